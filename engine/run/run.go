@@ -1,0 +1,380 @@
+// Package run executes a plan: one goroutine group per step, Arrow record
+// batches over bounded channels, parallel workers with order restored,
+// deterministic fan-in merges, and a checkpoint commit for every batch so
+// that a killed run resumes where it stopped.
+//
+// Ordering: every batch carries a seq. Sources number theirs (source index
+// in the high bits, batch number below); processors keep the seq of their
+// input batch and emit exactly one batch (possibly empty) per input batch,
+// so every stream is ordered by seq and fan-in merges by seq. Batches that
+// operators emit after their input ends (Finisher) get seq FinishBase+topo.
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/caco-dev/caco/engine/checkpoint"
+	"github.com/caco-dev/caco/engine/op"
+	"github.com/caco-dev/caco/engine/plan"
+)
+
+// Seq layout.
+const (
+	sourceShift = 40
+	// FinishBase is the first seq used for batches emitted by Finish.
+	FinishBase = uint64(1) << 63
+)
+
+// Options configure a run.
+type Options struct {
+	RunDir string
+	// Fresh discards earlier results in RunDir.
+	Fresh bool
+	// Shard runs only source batches with seq % ShardCount == ShardIndex.
+	ShardIndex, ShardCount int
+	// Flags are run-wide options for operators (cache, record).
+	Flags map[string]string
+	Alloc memory.Allocator
+	// Log receives progress and log lines (stderr).
+	Log io.Writer
+	// Live redraws a progress table (for terminals); otherwise a line per
+	// step is logged every LogInterval.
+	Live        bool
+	LogInterval time.Duration
+	// Depth is the capacity of each channel between steps, in batches.
+	Depth int
+}
+
+// Run executes p. On success the run folder holds every step's results,
+// stats.json and rejects.jsonl.
+func Run(ctx context.Context, p *plan.Plan, opts Options) (*Stats, error) {
+	if opts.Alloc == nil {
+		opts.Alloc = memory.NewGoAllocator()
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.ShardCount <= 0 {
+		opts.ShardCount = 1
+	}
+	if opts.Depth <= 0 {
+		opts.Depth = 4
+	}
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = 10 * time.Second
+	}
+	store, err := checkpoint.Open(opts.RunDir, opts.Fresh)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	r := &runner{p: p, opts: opts, store: store, shared: map[string]any{}}
+	logPath := filepath.Join(opts.RunDir, "caco.log")
+	if f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		r.logFile = f
+		defer f.Close()
+	}
+	return r.run(ctx)
+}
+
+type runner struct {
+	p       *plan.Plan
+	opts    Options
+	store   *checkpoint.Store
+	steps   []*stepRun
+	byName  map[string]*stepRun
+	logMu   sync.Mutex
+	logFile *os.File
+
+	sharedMu    sync.Mutex
+	shared      map[string]any
+	sharedOrder []string
+	start       time.Time
+}
+
+// flow is a batch in transit.
+type flow struct {
+	seq uint64
+	rec arrow.Record
+}
+
+func (r *runner) logf(format string, args ...any) {
+	msg := r.p.Recipe.Redact(fmt.Sprintf(format, args...))
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	line := time.Now().Format("15:04:05") + " " + msg + "\n"
+	if r.logFile != nil {
+		_, _ = r.logFile.WriteString(line)
+	}
+	if !r.opts.Live {
+		_, _ = io.WriteString(r.opts.Log, line)
+	}
+}
+
+func (r *runner) run(ctx context.Context) (*Stats, error) {
+	r.start = time.Now()
+	r.byName = map[string]*stepRun{}
+	// fingerprints and step stores, in topological order
+	fps := map[string]string{}
+	for _, n := range r.p.Nodes {
+		fp, info, err := fingerprint(r.p, n, fps)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", n.Name(), err)
+		}
+		fps[n.Name()] = fp
+		ss, err := r.store.Step(n.Name(), info)
+		if err != nil {
+			return nil, err
+		}
+		s := &stepRun{r: r, node: n, store: ss, stats: newLive(n)}
+		s.spec = n.Step.Spec
+		if s.spec.NoCheckpoint {
+			ss.Forget()
+		}
+		r.steps = append(r.steps, s)
+		r.byName[n.Name()] = s
+	}
+	if err := r.writeManifest("running", fps); err != nil {
+		return nil, err
+	}
+	// channels: one per edge
+	for _, s := range r.steps {
+		for range s.node.Outputs {
+			s.outs = append(s.outs, make(chan flow, r.opts.Depth))
+		}
+	}
+	for _, s := range r.steps {
+		for _, in := range s.node.Inputs {
+			up := r.byName[in.Name()]
+			for k, o := range up.node.Outputs {
+				if o == s.node {
+					s.ins = append(s.ins, up.outs[k])
+				}
+			}
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// open operators
+	var opened []*stepRun
+	closeAll := func() {
+		for i := len(opened) - 1; i >= 0; i-- {
+			if c, ok := opened[i].node.Step.Config.(op.Closer); ok {
+				if err := c.Close(); err != nil {
+					r.logf("step %s: close: %v", opened[i].node.Name(), err)
+				}
+			}
+		}
+		r.closeShared()
+	}
+	for _, s := range r.steps {
+		s.rc = &runContext{r: r, s: s}
+		if o, ok := s.node.Step.Config.(op.Opener); ok {
+			if err := o.Open(ctx, s.rc); err != nil {
+				opened = append(opened, s)
+				closeAll()
+				return nil, fmt.Errorf("step %s: opening: %s", s.node.Name(), r.p.Recipe.Redact(err.Error()))
+			}
+		}
+		opened = append(opened, s)
+	}
+	resumed := 0
+	for _, s := range r.steps {
+		resumed += len(s.store.Done)
+	}
+	if resumed > 0 {
+		r.logf("resuming %s: %d committed batches reused", r.p.Recipe.Name, resumed)
+	}
+	stopProgress := r.progress(ctx)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for _, s := range r.steps {
+		wg.Add(1)
+		go func(s *stepRun) {
+			defer wg.Done()
+			defer s.closeOuts()
+			err := s.run(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e := fmt.Errorf("step %s: %w", s.node.Name(), err)
+				firstErr.CompareAndSwap(nil, &e)
+				cancel(e)
+			} else if err != nil {
+				cancel(err)
+			}
+		}(s)
+	}
+	wg.Wait()
+	stopProgress()
+	// release whatever is left in channels after a failure
+	for _, s := range r.steps {
+		for _, c := range s.outs {
+			for f := range c {
+				if f.rec != nil {
+					f.rec.Release()
+				}
+			}
+		}
+	}
+	closeAll()
+	if e := firstErr.Load(); e != nil {
+		_ = r.writeManifest("failed", fps)
+		return nil, errors.New(r.p.Recipe.Redact((*e).Error()))
+	}
+	if err := ctx.Err(); err != nil {
+		_ = r.writeManifest("interrupted", fps)
+		return nil, context.Cause(ctx)
+	}
+	stats, err := r.finish()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.writeManifest("complete", fps); err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
+
+// fingerprint hashes what determines a step's output: its operator and
+// version, its resolved config (without secrets), what the operator adds
+// (input files' sizes and times), and its inputs' fingerprints.
+func fingerprint(p *plan.Plan, n *plan.Node, fps map[string]string) (string, checkpoint.StepInfo, error) {
+	s := n.Step
+	h := sha256.New()
+	fmt.Fprintf(h, "caco-step-v1\x00%s\x00%s\x00", s.Op, s.Spec.Version)
+	h.Write(s.Canonical)
+	if f, ok := s.Config.(op.Fingerprinter); ok {
+		extra, err := f.Fingerprint()
+		if err != nil {
+			return "", checkpoint.StepInfo{}, fmt.Errorf("fingerprinting: %w", err)
+		}
+		fmt.Fprintf(h, "\x00%s", extra)
+	}
+	var inputs []string
+	for _, in := range n.Inputs {
+		fmt.Fprintf(h, "\x00in:%s=%s", in.Name(), fps[in.Name()])
+		inputs = append(inputs, in.Name())
+	}
+	fp := hex.EncodeToString(h.Sum(nil))[:32]
+	cfg := []byte(p.Recipe.Redact(string(s.Canonical)))
+	info := checkpoint.StepInfo{Fingerprint: fp, Op: s.Op, Version: s.Spec.Version, Config: cfg, Inputs: inputs}
+	if len(cfg) == 0 {
+		info.Config = nil
+	}
+	return fp, info, nil
+}
+
+type manifest struct {
+	Recipe   string            `json:"recipe"`
+	File     string            `json:"file"`
+	Status   string            `json:"status"`
+	Shard    string            `json:"shard,omitempty"`
+	Started  time.Time         `json:"started"`
+	Updated  time.Time         `json:"updated"`
+	Steps    []string          `json:"steps"`
+	Prints   map[string]string `json:"fingerprints"`
+	CacoPID  int               `json:"pid"`
+	GoArch   string            `json:"arch"`
+	Finished bool              `json:"finished"`
+}
+
+func (r *runner) writeManifest(status string, fps map[string]string) error {
+	m := manifest{Recipe: r.p.Recipe.Name, File: r.p.Recipe.File, Status: status, Started: r.start, Updated: time.Now(),
+		Prints: fps, CacoPID: os.Getpid(), GoArch: runtime.GOARCH, Finished: status == "complete"}
+	if r.opts.ShardCount > 1 {
+		m.Shard = fmt.Sprintf("%d/%d", r.opts.ShardIndex, r.opts.ShardCount)
+	}
+	for _, n := range r.p.Nodes {
+		m.Steps = append(m.Steps, n.Name())
+	}
+	return checkpoint.WriteJSON(filepath.Join(r.opts.RunDir, "manifest.json"), m)
+}
+
+func (r *runner) closeShared() {
+	r.sharedMu.Lock()
+	defer r.sharedMu.Unlock()
+	for i := len(r.sharedOrder) - 1; i >= 0; i-- {
+		k := r.sharedOrder[i]
+		if c, ok := r.shared[k].(op.Closer); ok {
+			if err := c.Close(); err != nil {
+				r.logMu.Lock()
+				fmt.Fprintf(r.opts.Log, "closing %s: %v\n", k, r.p.Recipe.Redact(err.Error()))
+				r.logMu.Unlock()
+			}
+		}
+	}
+	r.shared = map[string]any{}
+	r.sharedOrder = nil
+}
+
+// runContext is the op.RunContext of one step.
+type runContext struct {
+	r *runner
+	s *stepRun
+}
+
+var _ op.RunContext = (*runContext)(nil)
+
+func (c *runContext) Step() string            { return c.s.node.Name() }
+func (c *runContext) RunDir() string          { return c.r.opts.RunDir }
+func (c *runContext) StepDir() string         { return c.s.store.StateDir() }
+func (c *runContext) Alloc() memory.Allocator { return c.r.opts.Alloc }
+func (c *runContext) Logf(format string, args ...any) {
+	c.r.logf("%s: %s", c.s.node.Name(), fmt.Sprintf(format, args...))
+}
+func (c *runContext) Shard() (int, int) { return c.r.opts.ShardIndex, c.r.opts.ShardCount }
+func (c *runContext) Workers() int      { return c.s.node.Step.Workers }
+func (c *runContext) Flag(name string) string {
+	return c.r.opts.Flags[name]
+}
+func (c *runContext) Model(name string) (*op.ModelConfig, bool) {
+	m, ok := c.r.p.Recipe.Models[name]
+	return m, ok && m != nil
+}
+func (c *runContext) Shared(key string, open func() (any, error)) (any, error) {
+	c.r.sharedMu.Lock()
+	defer c.r.sharedMu.Unlock()
+	if v, ok := c.r.shared[key]; ok {
+		return v, nil
+	}
+	v, err := open()
+	if err != nil {
+		return nil, err
+	}
+	c.r.shared[key] = v
+	c.r.sharedOrder = append(c.r.sharedOrder, key)
+	return v, nil
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func shortSeq(seq uint64) string {
+	if seq >= FinishBase {
+		return fmt.Sprintf("finish+%d", seq-FinishBase)
+	}
+	return fmt.Sprintf("%d:%d", seq>>sourceShift, seq&(1<<sourceShift-1))
+}
+
+var _ = strings.TrimSpace

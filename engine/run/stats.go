@@ -1,0 +1,259 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caco-dev/caco/engine/checkpoint"
+	"github.com/caco-dev/caco/engine/plan"
+)
+
+func jsonValid(b []byte) bool { return json.Valid(b) }
+
+// live holds a step's counts while it runs (for progress).
+type live struct {
+	mu       sync.Mutex
+	name, op string
+	rowsIn   int64
+	rowsOut  int64 // rows sent downstream
+	rejected int64
+	batches  int64
+	resumed  int64
+	inFlight int
+}
+
+func newLive(n *plan.Node) *live { return &live{name: n.Name(), op: n.Step.Op} }
+
+func (l *live) addCommit(c *checkpoint.Commit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rowsIn += c.RowsIn
+	l.batches++
+	for _, n := range c.Rejects {
+		l.rejected += n
+	}
+}
+
+func (l *live) addResumed(c *checkpoint.Commit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rowsIn += c.RowsIn
+	l.batches++
+	l.resumed++
+	for _, n := range c.Rejects {
+		l.rejected += n
+	}
+}
+
+func (l *live) addOut(n int64) {
+	l.mu.Lock()
+	l.rowsOut += n
+	l.mu.Unlock()
+}
+
+func (l *live) busy(d int) {
+	l.mu.Lock()
+	l.inFlight += d
+	l.mu.Unlock()
+}
+
+func (l *live) snapshot() live {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return live{name: l.name, op: l.op, rowsIn: l.rowsIn, rowsOut: l.rowsOut, rejected: l.rejected, batches: l.batches, resumed: l.resumed, inFlight: l.inFlight}
+}
+
+// Stats are a run's per-step counts, as written to stats.json.
+type Stats struct {
+	Recipe  string       `json:"recipe"`
+	Seconds float64      `json:"seconds"`
+	Steps   []*StepStats `json:"steps"`
+}
+
+// StepStats are one step's counts over all its committed batches (resumed
+// ones included), so they are the same whether or not the run was resumed.
+type StepStats struct {
+	Step     string           `json:"step"`
+	Op       string           `json:"op"`
+	RowsIn   int64            `json:"rows_in"`
+	RowsOut  int64            `json:"rows_out"`
+	Rejected int64            `json:"rejected"`
+	Rejects  map[string]int64 `json:"rejects"`
+	Counters map[string]int64 `json:"counters,omitempty"`
+	Batches  int64            `json:"batches"`
+	Resumed  int64            `json:"resumed_batches"`
+	// Seconds is the time spent processing this step's batches (summed
+	// over workers; includes earlier runs for resumed batches).
+	Seconds float64 `json:"seconds"`
+}
+
+// finish assembles stats.json and rejects.jsonl from the commits on disk.
+func (r *runner) finish() (*Stats, error) {
+	st := &Stats{Recipe: r.p.Recipe.Name, Seconds: time.Since(r.start).Seconds()}
+	ledgerPath := filepath.Join(r.opts.RunDir, "rejects.jsonl")
+	tmp := ledgerPath + ".tmp"
+	lf, err := os.Create(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("writing rejects ledger: %w", err)
+	}
+	w := bufio.NewWriterSize(lf, 1<<20)
+	byName := map[string]*stepRun{}
+	for _, s := range r.steps {
+		byName[s.node.Name()] = s
+	}
+	// ledger and table in file order
+	for _, step := range r.p.Recipe.Steps {
+		s := byName[step.Name]
+		commits, err := s.store.Commits()
+		if err != nil {
+			lf.Close()
+			return nil, fmt.Errorf("reading commits of %s: %w", step.Name, err)
+		}
+		ss := &StepStats{Step: step.Name, Op: step.Op, Rejects: map[string]int64{}, Counters: map[string]int64{}}
+		snap := s.stats.snapshot()
+		ss.Resumed = snap.resumed
+		for _, c := range commits {
+			ss.RowsIn += c.RowsIn
+			ss.RowsOut += c.RowsOut
+			ss.Batches++
+			ss.Seconds += c.Seconds
+			for k, v := range c.Rejects {
+				ss.Rejects[k] += v
+				ss.Rejected += v
+			}
+			for k, v := range c.Counters {
+				ss.Counters[k] += v
+			}
+			if c.HasRejects {
+				f, err := os.Open(s.store.RejectsFile(c.Seq))
+				if err != nil {
+					lf.Close()
+					return nil, fmt.Errorf("reading rejects of %s: %w", step.Name, err)
+				}
+				_, err = io.Copy(w, f)
+				f.Close()
+				if err != nil {
+					lf.Close()
+					return nil, fmt.Errorf("writing rejects ledger: %w", err)
+				}
+			}
+		}
+		if len(ss.Counters) == 0 {
+			ss.Counters = nil
+		}
+		st.Steps = append(st.Steps, ss)
+	}
+	if err := w.Flush(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("writing rejects ledger: %w", err)
+	}
+	if err := lf.Close(); err != nil {
+		return nil, fmt.Errorf("writing rejects ledger: %w", err)
+	}
+	if err := os.Rename(tmp, ledgerPath); err != nil {
+		return nil, fmt.Errorf("writing rejects ledger: %w", err)
+	}
+	if err := checkpoint.WriteJSON(filepath.Join(r.opts.RunDir, "stats.json"), st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// WriteTable prints the per-step funnel: rows in and out, rejects by reason.
+func (st *Stats) WriteTable(w io.Writer) {
+	nameW, opW := len("step"), len("op")
+	for _, s := range st.Steps {
+		nameW = max(nameW, len(s.Step))
+		opW = max(opW, len(s.Op))
+	}
+	fmt.Fprintf(w, "%-*s  %-*s  %10s  %10s  %10s  %8s  %s\n", nameW, "step", opW, "op", "rows in", "rows out", "rejected", "seconds", "rejects by reason")
+	for _, s := range st.Steps {
+		var reasons []string
+		for _, k := range sortedKeys(s.Rejects) {
+			reasons = append(reasons, fmt.Sprintf("%s=%d", k, s.Rejects[k]))
+		}
+		for _, k := range sortedKeys(s.Counters) {
+			if strings.HasSuffix(k, "_tokens") {
+				reasons = append(reasons, fmt.Sprintf("[%s=%d]", k, s.Counters[k]))
+			}
+		}
+		fmt.Fprintf(w, "%-*s  %-*s  %10d  %10d  %10d  %8.2f  %s\n", nameW, s.Step, opW, s.Op, s.RowsIn, s.RowsOut, s.Rejected, s.Seconds, strings.Join(reasons, " "))
+	}
+}
+
+// progress reports while the run goes: a live table on a terminal, else a
+// log line per active step every LogInterval. The returned func stops it.
+func (r *runner) progress(ctx context.Context) func() {
+	interval := r.opts.LogInterval
+	if r.opts.Live {
+		interval = 500 * time.Millisecond
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	prev := map[string]int64{}
+	last := time.Now()
+	lines := 0
+	report := func(final bool) {
+		now := time.Now()
+		dt := now.Sub(last).Seconds()
+		last = now
+		var out strings.Builder
+		n := 0
+		for _, s := range r.steps {
+			sn := s.stats.snapshot()
+			rate := float64(sn.rowsIn-prev[sn.name]) / max(dt, 1e-9)
+			prev[sn.name] = sn.rowsIn
+			if !r.opts.Live && rate == 0 && !final {
+				continue
+			}
+			fmt.Fprintf(&out, "  %-20s %-10s in %9d  out %9d  rejected %8d  %9.0f rows/s  batches %d (resumed %d)\x1b[K\n",
+				sn.name, sn.op, sn.rowsIn, sn.rowsOut, sn.rejected, rate, sn.batches, sn.resumed)
+			n++
+		}
+		r.logMu.Lock()
+		defer r.logMu.Unlock()
+		if r.opts.Live {
+			if lines > 0 {
+				fmt.Fprintf(r.opts.Log, "\x1b[%dA", lines)
+			}
+			elapsed := time.Since(r.start).Truncate(time.Second)
+			fmt.Fprintf(r.opts.Log, "caco run %s  %s\x1b[K\n%s", r.p.Recipe.Name, elapsed, out.String())
+			lines = n + 1
+			return
+		}
+		if n > 0 {
+			text := strings.ReplaceAll(out.String(), "\x1b[K", "")
+			fmt.Fprintf(r.opts.Log, "%s progress after %s:\n%s", time.Now().Format("15:04:05"), time.Since(r.start).Truncate(time.Second), text)
+		}
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report(false)
+			case <-stop:
+				if r.opts.Live {
+					report(true)
+				}
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
+}

@@ -1,0 +1,496 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/caco-dev/caco/engine/checkpoint"
+	"github.com/caco-dev/caco/engine/op"
+	"github.com/caco-dev/caco/engine/plan"
+)
+
+type stepRun struct {
+	r     *runner
+	node  *plan.Node
+	spec  *op.Spec
+	store *checkpoint.StepStore
+	rc    *runContext
+	ins   []chan flow
+	outs  []chan flow
+	stats *live
+}
+
+func (s *stepRun) closeOuts() {
+	for _, c := range s.outs {
+		close(c)
+	}
+}
+
+// send hands rec to every consumer (each gets its own reference) and
+// releases the caller's reference.
+func (s *stepRun) send(ctx context.Context, seq uint64, rec arrow.Record) error {
+	defer rec.Release()
+	s.stats.addOut(rec.NumRows())
+	for _, c := range s.outs {
+		rec.Retain()
+		select {
+		case c <- flow{seq: seq, rec: rec}:
+		case <-ctx.Done():
+			rec.Release()
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+func (s *stepRun) run(ctx context.Context) error {
+	switch cfg := s.node.Step.Config.(type) {
+	case op.Source:
+		return s.runSource(ctx, cfg)
+	case op.Processor:
+		return s.runProcessor(ctx, cfg)
+	}
+	return fmt.Errorf("op %s is neither a source nor a processor", s.node.Step.Op)
+}
+
+func (s *stepRun) inShard(local uint64) bool {
+	n := uint64(s.r.opts.ShardCount)
+	return n <= 1 || local%n == uint64(s.r.opts.ShardIndex)
+}
+
+func (s *stepRun) runSource(ctx context.Context, src op.Source) error {
+	base := uint64(s.node.SourceIndex) << sourceShift
+	want := func(local uint64) bool {
+		if !s.inShard(local) {
+			return false
+		}
+		_, done := s.store.Done[base+local]
+		return !done
+	}
+	emit := func(local uint64, rec arrow.Record, rejects []op.Reject) error {
+		seq := base + local
+		if !s.inShard(local) {
+			if rec != nil {
+				rec.Release()
+			}
+			return nil
+		}
+		if _, done := s.store.Done[seq]; done {
+			if rec != nil {
+				rec.Release()
+			}
+			return s.resend(ctx, seq)
+		}
+		if rec == nil {
+			return fmt.Errorf("source emitted no record for wanted batch %d", local)
+		}
+		if err := ctx.Err(); err != nil {
+			rec.Release()
+			return context.Cause(ctx)
+		}
+		start := time.Now()
+		if err := s.checkSchema(rec); err != nil {
+			rec.Release()
+			return err
+		}
+		c := &checkpoint.Commit{Seq: seq, RowsIn: rec.NumRows() + int64(len(rejects)), RowsOut: rec.NumRows()}
+		ledger := s.ledger(seq, nil, rejects, c)
+		c.Seconds = time.Since(start).Seconds()
+		if err := s.commit(c, rec, ledger); err != nil {
+			rec.Release()
+			return err
+		}
+		return s.send(ctx, seq, rec)
+	}
+	if err := src.Read(ctx, want, emit); err != nil {
+		return err
+	}
+	return nil
+}
+
+// resend loads a committed batch and passes it on.
+func (s *stepRun) resend(ctx context.Context, seq uint64) error {
+	c := s.store.Done[seq]
+	rec, err := s.store.Load(seq, s.node.Out, s.r.opts.Alloc)
+	if err != nil {
+		return err
+	}
+	s.stats.addResumed(c)
+	return s.send(ctx, seq, rec)
+}
+
+func (s *stepRun) commit(c *checkpoint.Commit, rec arrow.Record, ledger []byte) error {
+	s.stats.addCommit(c)
+	if err := s.store.Commit(c, rec, ledger); err != nil {
+		return fmt.Errorf("committing batch %s: %w", shortSeq(c.Seq), err)
+	}
+	return nil
+}
+
+func (s *stepRun) checkSchema(rec arrow.Record) error {
+	got, want := rec.Schema(), s.node.Out
+	if got.NumFields() != want.NumFields() {
+		return fmt.Errorf("op %s returned %d columns, its plan declared %d (%s)", s.node.Step.Op, got.NumFields(), want.NumFields(), fieldNames(want))
+	}
+	for i := range want.Fields() {
+		a, b := got.Field(i), want.Field(i)
+		if a.Name != b.Name || op.TypeName(a) != op.TypeName(b) {
+			return fmt.Errorf("op %s returned column %s:%s where its plan declared %s:%s", s.node.Step.Op, a.Name, op.TypeName(a), b.Name, op.TypeName(b))
+		}
+	}
+	return nil
+}
+
+func fieldNames(sc *arrow.Schema) string {
+	var out []byte
+	for i, f := range sc.Fields() {
+		if i > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, f.Name...)
+	}
+	return string(out)
+}
+
+// ledger renders rejects as JSON lines and counts them into c.
+func (s *stepRun) ledger(seq uint64, in arrow.Record, rejects []op.Reject, c *checkpoint.Commit) []byte {
+	if len(rejects) == 0 {
+		return nil
+	}
+	c.Rejects = map[string]int64{}
+	var buf []byte
+	for _, rj := range rejects {
+		c.Rejects[rj.Reason]++
+		buf = append(buf, `{"step":`...)
+		buf = op.AppendJSONString(buf, s.node.Name())
+		buf = append(buf, `,"batch":`...)
+		buf = op.AppendJSONString(buf, shortSeq(seq))
+		buf = append(buf, `,"row":`...)
+		buf = fmt.Appendf(buf, "%d", rj.Row)
+		buf = append(buf, `,"reason":`...)
+		buf = op.AppendJSONString(buf, rj.Reason)
+		if rj.Detail != "" {
+			buf = append(buf, `,"detail":`...)
+			buf = op.AppendJSONString(buf, s.r.p.Recipe.Redact(rj.Detail))
+		}
+		buf = append(buf, `,"data":`...)
+		switch {
+		case in != nil && rj.Row >= 0 && rj.Row < int(in.NumRows()):
+			buf = op.AppendRowJSON(buf, in, rj.Row)
+		case rj.Data != "":
+			if validJSON(rj.Data) {
+				buf = append(buf, rj.Data...)
+			} else {
+				buf = op.AppendJSONString(buf, rj.Data)
+			}
+		default:
+			buf = append(buf, "null"...)
+		}
+		buf = append(buf, "}\n"...)
+	}
+	return buf
+}
+
+// item is one batch moving through a processor step, in stream order.
+type item struct {
+	seq  uint64
+	done chan flow // receives the output (exactly once)
+}
+
+func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
+	seqOp := s.node.IsSequential()
+	ck, isCk := proc.(op.Checkpointer)
+	fin, isFin := proc.(op.Finisher)
+	finishSeq := FinishBase + uint64(s.node.Topo)
+	if isFin && !isCk {
+		if _, ok := s.store.Done[finishSeq]; !ok {
+			// without state deltas the operator must see every batch again
+			s.store.Forget()
+		}
+	}
+	if isCk && len(s.store.Done) > 0 {
+		var seqs []uint64
+		for seq := range s.store.Done {
+			if seq < FinishBase {
+				seqs = append(seqs, seq)
+			}
+		}
+		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+		var deltas [][]byte
+		for _, seq := range seqs {
+			if d := s.store.Done[seq].Delta; len(d) > 0 {
+				deltas = append(deltas, d)
+			}
+		}
+		if err := ck.Restore(deltas); err != nil {
+			return fmt.Errorf("restoring state: %w", err)
+		}
+	}
+	workers := s.node.Step.Workers
+	if seqOp || workers < 1 {
+		workers = 1
+	}
+	queue := make(chan item, workers+s.r.opts.Depth)
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+		cancel(err)
+	}
+	// emitter: passes outputs on in stream order
+	emitDone := make(chan error, 1)
+	go func() {
+		var err error
+		for it := range queue {
+			f := <-it.done
+			if f.rec == nil {
+				continue // failed item; the error is in errc
+			}
+			if err != nil {
+				f.rec.Release()
+				continue
+			}
+			if e := s.send(ctx, f.seq, f.rec); e != nil {
+				err = e
+				cancel(e)
+			}
+		}
+		emitDone <- err
+	}()
+	dispatch := func(ctx context.Context) error {
+		return s.merge(ctx, func(f flow) error {
+			it := item{seq: f.seq, done: make(chan flow, 1)}
+			if _, ok := s.store.Done[f.seq]; ok {
+				f.rec.Release()
+				select {
+				case queue <- it:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				rec, err := s.store.Load(f.seq, s.node.Out, s.r.opts.Alloc)
+				if err != nil {
+					it.done <- flow{}
+					return err
+				}
+				s.stats.addResumed(s.store.Done[f.seq])
+				it.done <- flow{seq: f.seq, rec: rec}
+				return nil
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				f.rec.Release()
+				return context.Cause(ctx)
+			}
+			select {
+			case queue <- it:
+			case <-ctx.Done():
+				<-sem
+				f.rec.Release()
+				return context.Cause(ctx)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				out, err := s.process(ctx, proc, ck, f)
+				if err != nil {
+					fail(err)
+					it.done <- flow{}
+					return
+				}
+				it.done <- flow{seq: f.seq, rec: out}
+			}()
+			return nil
+		})
+	}
+	err := dispatch(ctx)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	if err == nil && isFin {
+		it := item{seq: finishSeq, done: make(chan flow, 1)}
+		queue <- it
+		if _, ok := s.store.Done[finishSeq]; ok {
+			rec, lerr := s.store.Load(finishSeq, s.node.Out, s.r.opts.Alloc)
+			if lerr != nil {
+				err = lerr
+				it.done <- flow{}
+			} else {
+				s.stats.addResumed(s.store.Done[finishSeq])
+				it.done <- flow{seq: finishSeq, rec: rec}
+			}
+		} else {
+			out, ferr := s.finish(ctx, fin, finishSeq)
+			if ferr != nil {
+				err = ferr
+				it.done <- flow{}
+			} else {
+				it.done <- flow{seq: finishSeq, rec: out}
+			}
+		}
+	}
+	close(queue)
+	if eerr := <-emitDone; err == nil {
+		err = eerr
+	}
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	return err
+}
+
+// process runs one batch through the operator and commits the result.
+func (s *stepRun) process(ctx context.Context, proc op.Processor, ck op.Checkpointer, f flow) (arrow.Record, error) {
+	defer f.rec.Release()
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	start := time.Now()
+	c := &checkpoint.Commit{Seq: f.seq, RowsIn: f.rec.NumRows()}
+	var res op.Result
+	if f.rec.NumRows() > 0 {
+		var err error
+		s.stats.busy(1)
+		res, err = proc.Process(ctx, op.Batch{Seq: f.seq, Record: f.rec, Alloc: s.r.opts.Alloc})
+		s.stats.busy(-1)
+		if err != nil {
+			if res.Record != nil {
+				res.Record.Release()
+			}
+			return nil, fmt.Errorf("batch %s: %w", shortSeq(f.seq), err)
+		}
+		if ck != nil {
+			d, err := ck.Delta()
+			if err != nil {
+				if res.Record != nil {
+					res.Record.Release()
+				}
+				return nil, fmt.Errorf("batch %s: checkpoint state: %w", shortSeq(f.seq), err)
+			}
+			c.Delta = d
+		}
+	}
+	out := res.Record
+	if out == nil {
+		out = op.EmptyRecord(s.r.opts.Alloc, s.node.Out)
+	}
+	if err := s.checkSchema(out); err != nil {
+		out.Release()
+		return nil, err
+	}
+	c.RowsOut = out.NumRows()
+	c.Counters = res.Counters
+	ledger := s.ledger(f.seq, f.rec, res.Rejects, c)
+	c.Seconds = time.Since(start).Seconds()
+	if err := s.commit(c, out, ledger); err != nil {
+		out.Release()
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *stepRun) finish(ctx context.Context, fin op.Finisher, seq uint64) (arrow.Record, error) {
+	start := time.Now()
+	res, err := fin.Finish(ctx, s.r.opts.Alloc)
+	if err != nil {
+		if res.Record != nil {
+			res.Record.Release()
+		}
+		return nil, fmt.Errorf("finishing: %w", err)
+	}
+	out := res.Record
+	if out == nil {
+		out = op.EmptyRecord(s.r.opts.Alloc, s.node.Out)
+	}
+	if err := s.checkSchema(out); err != nil {
+		out.Release()
+		return nil, err
+	}
+	c := &checkpoint.Commit{Seq: seq, RowsOut: out.NumRows(), Counters: res.Counters}
+	ledger := s.ledger(seq, nil, res.Rejects, c)
+	c.Seconds = time.Since(start).Seconds()
+	if err := s.commit(c, out, ledger); err != nil {
+		out.Release()
+		return nil, err
+	}
+	return out, nil
+}
+
+// merge reads the step's inputs and calls fn with their batches in seq
+// order (ties: input order). fn owns each flow's record.
+func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
+	heads := make([]*flow, len(s.ins))
+	open := make([]bool, len(s.ins))
+	for i := range open {
+		open[i] = true
+	}
+	drain := func() {
+		for _, h := range heads {
+			if h != nil && h.rec != nil {
+				h.rec.Release()
+			}
+		}
+	}
+	for {
+		for i, c := range s.ins {
+			if heads[i] != nil || !open[i] {
+				continue
+			}
+			select {
+			case f, ok := <-c:
+				if !ok {
+					open[i] = false
+					continue
+				}
+				heads[i] = &f
+			case <-ctx.Done():
+				drain()
+				return context.Cause(ctx)
+			}
+		}
+		best := -1
+		for i, h := range heads {
+			if h != nil && (best < 0 || h.seq < heads[best].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		f := *heads[best]
+		heads[best] = nil
+		if err := fn(f); err != nil {
+			drain()
+			return err
+		}
+	}
+}
+
+func validJSON(s string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	switch s[0] {
+	case '{', '[':
+		return jsonValid([]byte(s))
+	}
+	return false
+}
