@@ -11,17 +11,23 @@
 //	stats.json               per-step counts (written at the end)
 //	rejects.jsonl            the rejects ledger (assembled at the end)
 //	steps/<step>/fingerprint.json
-//	steps/<step>/b-<seq>.arrow      output rows of batch <seq> (16 hex digits)
-//	steps/<step>/b-<seq>.rej.jsonl  rejects of that batch
-//	steps/<step>/b-<seq>.json       the commit record (written last)
+//	steps/<step>/b-<seq>.commit     one committed batch (<seq>: 16 hex digits)
 //	steps/<step>/state/             the operator's own files (caches, indexes)
+//
+// A commit file is one line of JSON (the Commit record, with the lengths of
+// the two sections that follow), then the batch's output rows as an Arrow
+// IPC stream, then its rejects as JSON lines. One file per batch keeps a
+// commit to a single create and rename, which matters on file systems where
+// metadata operations are slow.
 package checkpoint
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,11 +104,15 @@ type Commit struct {
 	Seconds  float64          `json:"seconds"`
 	// Delta is the operator's state change (Checkpointer).
 	Delta []byte `json:"delta,omitempty"`
-	// HasData says whether an output file exists (false: no rows).
-	HasData bool `json:"has_data"`
-	// HasRejects says whether a rejects file exists.
-	HasRejects bool `json:"has_rejects"`
+	// DataLen and RejectsLen are the sizes of the sections after the
+	// record line (0: no rows, no rejects).
+	DataLen    int64 `json:"data_len"`
+	RejectsLen int64 `json:"rejects_len"`
+	headerLen  int64
 }
+
+// HasRejects reports whether the batch rejected rows.
+func (c *Commit) HasRejects() bool { return c.RejectsLen > 0 }
 
 // StepStore holds one step's committed batches.
 type StepStore struct {
@@ -148,23 +158,41 @@ func (s *Store) Step(name string, info StepInfo) (*StepStore, error) {
 			_ = os.Remove(filepath.Join(dir, n))
 			continue
 		}
-		if !strings.HasPrefix(n, "b-") || !strings.HasSuffix(n, ".json") {
+		if !strings.HasPrefix(n, "b-") || !strings.HasSuffix(n, ".commit") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, n))
+		c, err := readCommit(filepath.Join(dir, n))
 		if err != nil {
-			return nil, fmt.Errorf("reading commit %s: %w", n, err)
-		}
-		var c Commit
-		if err := json.Unmarshal(b, &c); err != nil {
 			// a torn commit cannot exist (renamed into place), but a damaged
 			// disk can: redo that batch.
 			_ = os.Remove(filepath.Join(dir, n))
 			continue
 		}
-		ss.Done[c.Seq] = &c
+		ss.Done[c.Seq] = c
 	}
 	return ss, nil
+}
+
+// readCommit reads the record line of a commit file.
+func readCommit(path string) (*Commit, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 4096).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", path, err)
+	}
+	var c Commit
+	if err := json.Unmarshal(line, &c); err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", path, err)
+	}
+	c.headerLen = int64(len(line))
+	if st, err := f.Stat(); err != nil || st.Size() != c.headerLen+c.DataLen+c.RejectsLen {
+		return nil, fmt.Errorf("commit %s is truncated", path)
+	}
+	return &c, nil
 }
 
 // Forget drops all commits (an operator that cannot resume mid-stream).
@@ -175,34 +203,71 @@ func (ss *StepStore) Forget() {
 // StateDir is the operator's own folder.
 func (ss *StepStore) StateDir() string { return filepath.Join(ss.Dir, "state") }
 
-func (ss *StepStore) base(seq uint64) string {
-	return filepath.Join(ss.Dir, fmt.Sprintf("b-%016x", seq))
+func (ss *StepStore) path(seq uint64) string {
+	return filepath.Join(ss.Dir, fmt.Sprintf("b-%016x.commit", seq))
 }
 
-// RejectsFile is the path of a batch's rejects.
-func (ss *StepStore) RejectsFile(seq uint64) string { return ss.base(seq) + ".rej.jsonl" }
-
-// Commit persists a batch: its output rows (rec may be nil or empty), its
-// rejects ledger lines, and the commit record, in that order.
+// Commit persists a batch — its record, its output rows (rec may be nil or
+// empty) and its rejects ledger lines — as one file, atomically.
 func (ss *StepStore) Commit(c *Commit, rec arrow.Record, rejects []byte) error {
-	base := ss.base(c.Seq)
-	c.HasData = rec != nil && rec.NumRows() > 0
-	c.HasRejects = len(rejects) > 0
-	if c.HasData {
-		if err := writeIPC(base+".arrow", rec); err != nil {
-			return err
+	var data bytes.Buffer
+	if rec != nil && rec.NumRows() > 0 {
+		w := ipc.NewWriter(&data, ipc.WithSchema(rec.Schema()))
+		err := w.Write(rec)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("encoding batch: %w", err)
 		}
 	}
-	if c.HasRejects {
-		if err := WriteFileAtomic(base+".rej.jsonl", rejects); err != nil {
-			return err
-		}
-	}
-	b, err := json.Marshal(c)
+	c.DataLen = int64(data.Len())
+	c.RejectsLen = int64(len(rejects))
+	head, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encoding commit: %w", err)
 	}
-	return WriteFileAtomic(base+".json", b)
+	path := ss.path(c.Seq)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("writing commit: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	bw.Write(head)
+	bw.WriteByte('\n')
+	bw.Write(data.Bytes())
+	bw.Write(rejects)
+	err = bw.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing commit %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing commit %s: %w", path, err)
+	}
+	c.headerLen = int64(len(head) + 1)
+	return nil
+}
+
+// Rejects returns a committed batch's rejects ledger lines.
+func (ss *StepStore) Rejects(c *Commit) ([]byte, error) {
+	if c.RejectsLen == 0 {
+		return nil, nil
+	}
+	f, err := os.Open(ss.path(c.Seq))
+	if err != nil {
+		return nil, fmt.Errorf("opening commit: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, c.RejectsLen)
+	if _, err := f.ReadAt(buf, c.headerLen+c.DataLen); err != nil {
+		return nil, fmt.Errorf("reading rejects of %s: %w", f.Name(), err)
+	}
+	return buf, nil
 }
 
 // Load reads a committed batch's rows; sc is used for batches without rows.
@@ -211,23 +276,27 @@ func (ss *StepStore) Load(seq uint64, sc *arrow.Schema, alloc memory.Allocator) 
 	if !ok {
 		return nil, fmt.Errorf("batch %016x is not committed", seq)
 	}
-	if !c.HasData {
+	if c.DataLen == 0 {
 		return emptyRecord(sc, alloc), nil
 	}
-	f, err := os.Open(ss.base(seq) + ".arrow")
+	f, err := os.Open(ss.path(seq))
 	if err != nil {
 		return nil, fmt.Errorf("opening checkpoint: %w", err)
 	}
 	defer f.Close()
-	r, err := ipc.NewFileReader(f, ipc.WithAllocator(alloc))
+	sec := io.NewSectionReader(f, c.headerLen, c.DataLen)
+	r, err := ipc.NewReader(bufio.NewReaderSize(sec, 256<<10), ipc.WithAllocator(alloc))
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoint %s: %w", f.Name(), err)
 	}
-	defer r.Close()
-	rec, err := r.Record(0)
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint %s: %w", f.Name(), err)
+	defer r.Release()
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return nil, fmt.Errorf("reading checkpoint %s: %w", f.Name(), err)
+		}
+		return nil, fmt.Errorf("reading checkpoint %s: no record", f.Name())
 	}
+	rec := r.Record()
 	rec.Retain()
 	return rec, nil
 }
@@ -245,44 +314,17 @@ func (ss *StepStore) Commits() ([]*Commit, error) {
 	var out []*Commit
 	for _, e := range entries {
 		n := e.Name()
-		if !strings.HasPrefix(n, "b-") || !strings.HasSuffix(n, ".json") || strings.Contains(n, ".tmp") {
+		if !strings.HasPrefix(n, "b-") || !strings.HasSuffix(n, ".commit") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(ss.Dir, n))
+		c, err := readCommit(filepath.Join(ss.Dir, n))
 		if err != nil {
 			return nil, err
 		}
-		var c Commit
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("reading commit %s: %w", n, err)
-		}
-		out = append(out, &c)
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
-}
-
-func writeIPC(path string, rec arrow.Record) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("writing checkpoint: %w", err)
-	}
-	w, err := ipc.NewFileWriter(f, ipc.WithSchema(rec.Schema()))
-	if err == nil {
-		err = w.Write(rec)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
 }
 
 // WriteFileAtomic writes data to a temporary file beside path and renames it

@@ -150,16 +150,12 @@ func (l List) WriteJSON(w io.Writer) error {
 func Closest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
 		if d < bestD {
 			best, bestD = c, d
 		}
 	}
-	limit := len(s) / 3
-	if limit < 2 {
-		limit = 2
-	}
-	if bestD <= limit {
+	if bestD <= max(1, len(s)/3) {
 		return best
 	}
 	return ""
@@ -173,8 +169,10 @@ func DidYouMean(s string, candidates []string) string {
 	return ""
 }
 
-func levenshtein(a, b string) int {
+func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	// optimal string alignment: a transposition counts as one edit
+	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -188,8 +186,11 @@ func levenshtein(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }

@@ -2,6 +2,7 @@ package op
 
 import (
 	"fmt"
+	"github.com/caco-dev/caco/engine/diag"
 	"reflect"
 	"regexp"
 	"sort"
@@ -178,36 +179,7 @@ func (ev *Evaluator) Eval(i int) (any, error) {
 	return ev.vm.Run(ev.e.Program, ev.env)
 }
 
+// closest returns the candidate within a plausible typo of s, or "".
 func closest(s string, cands []string) string {
-	// kept local so that op does not depend on diag's rendering.
-	best, bestD := "", 1<<30
-	for _, c := range cands {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= max(2, len(s)/3) {
-		return best
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return diag.Closest(s, cands)
 }

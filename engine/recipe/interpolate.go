@@ -130,10 +130,13 @@ func (p *parser) offsetPos(n *yaml.Node, off int) diag.Pos {
 // blockPos locates 1-based line and col inside a block scalar's content.
 func (p *parser) blockPos(n *yaml.Node, line, col int) diag.Pos {
 	srcLine := n.Line + line // content starts on the line after the indicator
+	// the block's indentation is that of its first non-blank line
 	indent := 0
-	if srcLine-1 < len(p.r.lines) && srcLine >= 1 {
-		l := p.r.lines[srcLine-1]
-		indent = len(l) - len(strings.TrimLeft(l, " "))
+	for i := n.Line; i < len(p.r.lines); i++ {
+		if l := p.r.lines[i]; strings.TrimSpace(l) != "" {
+			indent = len(l) - len(strings.TrimLeft(l, " "))
+			break
+		}
 	}
 	return diag.Pos{File: p.file, Line: srcLine, Col: indent + col}
 }

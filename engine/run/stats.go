@@ -132,17 +132,14 @@ func (r *runner) finish() (*Stats, error) {
 			for k, v := range c.Counters {
 				ss.Counters[k] += v
 			}
-			if c.HasRejects {
-				f, err := os.Open(s.store.RejectsFile(c.Seq))
-				if err != nil {
-					lf.Close()
-					return nil, fmt.Errorf("reading rejects of %s: %w", step.Name, err)
+			if c.HasRejects() {
+				b, err := s.store.Rejects(c)
+				if err == nil {
+					_, err = w.Write(b)
 				}
-				_, err = io.Copy(w, f)
-				f.Close()
 				if err != nil {
 					lf.Close()
-					return nil, fmt.Errorf("writing rejects ledger: %w", err)
+					return nil, fmt.Errorf("rejects ledger, step %s: %w", step.Name, err)
 				}
 			}
 		}

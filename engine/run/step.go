@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/caco-dev/caco/engine/checkpoint"
 	"github.com/caco-dev/caco/engine/op"
 	"github.com/caco-dev/caco/engine/plan"
@@ -435,7 +437,9 @@ func (s *stepRun) finish(ctx context.Context, fin op.Finisher, seq uint64) (arro
 }
 
 // merge reads the step's inputs and calls fn with their batches in seq
-// order (ties: input order). fn owns each flow's record.
+// order. Batches with the same seq from several inputs (a fan-out joined
+// again) are concatenated in input order, so that a step still sees one
+// batch per seq. fn owns each flow's record.
 func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
 	heads := make([]*flow, len(s.ins))
 	open := make([]bool, len(s.ins))
@@ -475,13 +479,63 @@ func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
 		if best < 0 {
 			return nil
 		}
-		f := *heads[best]
-		heads[best] = nil
+		seq := heads[best].seq
+		var parts []arrow.Record
+		for i, h := range heads {
+			if h != nil && h.seq == seq {
+				parts = append(parts, h.rec)
+				heads[i] = nil
+			}
+		}
+		f := flow{seq: seq, rec: parts[0]}
+		if len(parts) > 1 {
+			rec, err := concat(s.r.opts.Alloc, s.node.In, parts)
+			for _, p := range parts {
+				p.Release()
+			}
+			if err != nil {
+				drain()
+				return fmt.Errorf("joining inputs of batch %s: %w", shortSeq(seq), err)
+			}
+			f.rec = rec
+		}
 		if err := fn(f); err != nil {
 			drain()
 			return err
 		}
 	}
+}
+
+// concat joins records with the same columns into one, under schema sc.
+func concat(alloc memory.Allocator, sc *arrow.Schema, recs []arrow.Record) (arrow.Record, error) {
+	cols := make([]arrow.Array, sc.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for k, r := range recs {
+			idx := r.Schema().FieldIndices(sc.Field(i).Name)
+			if len(idx) == 0 {
+				return nil, fmt.Errorf("input batch lacks column %q", sc.Field(i).Name)
+			}
+			parts[k] = r.Column(idx[0])
+		}
+		c, err := array.Concatenate(parts, alloc)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	return array.NewRecord(sc, cols, rows), nil
 }
 
 func validJSON(s string) bool {
