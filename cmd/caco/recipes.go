@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	record := fs.String("record", "", "record LLM responses as replay files in DIR")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	interval := fs.Duration("log-interval", 10*time.Second, "progress line interval when stderr is not a terminal")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE")
 	sets := setFlags{}
 	fs.Var(sets, "set", "override a var: --set name=value (repeatable)")
 	fs.Usage = func() {
@@ -134,6 +136,19 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logw := stderr
 	if *quiet {
 		logw = io.Discard
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "caco run: %v\n", err)
+			return exitFail
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "caco run: %v\n", err)
+			return exitFail
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	stats, err := run.Run(ctx, p, run.Options{

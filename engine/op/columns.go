@@ -1,7 +1,6 @@
 package op
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/compute"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
@@ -301,57 +299,23 @@ func RowJSON(rec arrow.Record, i int) string {
 // Filter returns the rows of rec where keep is true, as a new record. When
 // every row is kept it returns rec retained.
 func Filter(alloc memory.Allocator, rec arrow.Record, keep []bool) (arrow.Record, error) {
-	all := true
-	for _, k := range keep {
-		if !k {
-			all = false
-			break
+	idx := make([]int, 0, len(keep))
+	for i, k := range keep {
+		if k {
+			idx = append(idx, i)
 		}
 	}
-	if all {
+	if len(idx) == len(keep) {
 		rec.Retain()
 		return rec, nil
 	}
-	bb := array.NewBooleanBuilder(alloc)
-	defer bb.Release()
-	bb.AppendValues(keep, nil)
-	mask := bb.NewBooleanArray()
-	defer mask.Release()
-	ctx := compute.WithAllocator(context.Background(), alloc)
-	out, err := compute.FilterRecordBatch(ctx, rec, mask, compute.DefaultFilterOptions())
-	if err != nil {
-		return nil, fmt.Errorf("filtering batch: %w", err)
-	}
-	return out, nil
+	return takeRecord(alloc, rec, idx)
 }
 
 // Take returns the rows of rec at the given indices (repeats allowed), as a
 // new record.
 func Take(alloc memory.Allocator, rec arrow.Record, indices []int) (arrow.Record, error) {
-	ib := array.NewInt64Builder(alloc)
-	defer ib.Release()
-	for _, i := range indices {
-		ib.Append(int64(i))
-	}
-	idx := ib.NewInt64Array()
-	defer idx.Release()
-	ctx := compute.WithAllocator(context.Background(), alloc)
-	cols := make([]arrow.Array, rec.NumCols())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for c := range cols {
-		a, err := compute.TakeArray(ctx, rec.Column(c), idx)
-		if err != nil {
-			return nil, fmt.Errorf("taking rows: %w", err)
-		}
-		cols[c] = a
-	}
-	return array.NewRecord(rec.Schema(), cols, int64(len(indices))), nil
+	return takeRecord(alloc, rec, indices)
 }
 
 // WithColumns returns rec with the given columns added (or replaced, when a

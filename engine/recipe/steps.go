@@ -131,6 +131,7 @@ func (p *parser) step(k, v *yaml.Node, index int) *Step {
 		}
 	}
 	if w, ok := got[op.KeyWorkers]; ok {
+		s.given[op.KeyWorkers] = true
 		c.value(w, op.CommonFields[3], op.KeyWorkers)
 		_ = w.Decode(&s.Workers)
 	}

@@ -109,8 +109,9 @@ type runner struct {
 
 // flow is a batch in transit.
 type flow struct {
-	seq uint64
-	rec arrow.Record
+	seq    uint64
+	rec    arrow.Record // nil: no consumer needs the rows
+	failed bool         // processing failed; the error is reported elsewhere
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -144,6 +145,12 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 		s := &stepRun{r: r, node: n, store: ss, stats: newLive(n)}
 		s.spec = n.Step.Spec
 		if s.spec.NoCheckpoint {
+			ss.Forget()
+		}
+		_, isFin := n.Step.Config.(op.Finisher)
+		_, isCk := n.Step.Config.(op.Checkpointer)
+		if _, done := ss.Done[FinishBase+uint64(n.Topo)]; isFin && !isCk && !done {
+			// without state deltas the operator must see every batch again
 			ss.Forget()
 		}
 		r.steps = append(r.steps, s)

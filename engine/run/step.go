@@ -34,19 +34,38 @@ func (s *stepRun) closeOuts() {
 
 // send hands rec to every consumer (each gets its own reference) and
 // releases the caller's reference.
+// A nil rec tells consumers that the batch exists but none of them needs
+// its rows (each has its own output for it committed).
 func (s *stepRun) send(ctx context.Context, seq uint64, rec arrow.Record) error {
-	defer rec.Release()
-	s.stats.addOut(rec.NumRows())
+	if rec != nil {
+		defer rec.Release()
+		s.stats.addOut(rec.NumRows())
+	}
 	for _, c := range s.outs {
-		rec.Retain()
+		if rec != nil {
+			rec.Retain()
+		}
 		select {
 		case c <- flow{seq: seq, rec: rec}:
 		case <-ctx.Done():
-			rec.Release()
+			if rec != nil {
+				rec.Release()
+			}
 			return context.Cause(ctx)
 		}
 	}
 	return nil
+}
+
+// needed reports whether any consumer will process the rows of batch seq
+// (rather than reuse its own committed output).
+func (s *stepRun) needed(seq uint64) bool {
+	for _, c := range s.node.Outputs {
+		if _, done := s.r.byName[c.Name()].store.Done[seq]; !done {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *stepRun) run(ctx context.Context) error {
@@ -64,14 +83,13 @@ func (s *stepRun) inShard(local uint64) bool {
 	return n <= 1 || local%n == uint64(s.r.opts.ShardIndex)
 }
 
+// runSource reads a source. Sources are not checkpointed: by contract they
+// give the same batches every time, so only their counts and rejects are
+// committed, and on resume they skip building batches no consumer needs.
 func (s *stepRun) runSource(ctx context.Context, src op.Source) error {
 	base := uint64(s.node.SourceIndex) << sourceShift
 	want := func(local uint64) bool {
-		if !s.inShard(local) {
-			return false
-		}
-		_, done := s.store.Done[base+local]
-		return !done
+		return s.inShard(local) && s.needed(base+local)
 	}
 	emit := func(local uint64, rec arrow.Record, rejects []op.Reject) error {
 		seq := base + local
@@ -81,48 +99,48 @@ func (s *stepRun) runSource(ctx context.Context, src op.Source) error {
 			}
 			return nil
 		}
-		if _, done := s.store.Done[seq]; done {
-			if rec != nil {
-				rec.Release()
-			}
-			return s.resend(ctx, seq)
-		}
 		if rec == nil {
-			return fmt.Errorf("source emitted no record for wanted batch %d", local)
+			if s.needed(seq) {
+				return fmt.Errorf("source skipped batch %d, which is needed", local)
+			}
+			if c, done := s.store.Done[seq]; done {
+				s.stats.addResumed(c)
+			}
+			return s.send(ctx, seq, nil)
 		}
 		if err := ctx.Err(); err != nil {
 			rec.Release()
 			return context.Cause(ctx)
 		}
-		start := time.Now()
 		if err := s.checkSchema(rec); err != nil {
 			rec.Release()
 			return err
 		}
+		if c, done := s.store.Done[seq]; done {
+			s.stats.addResumed(c)
+			return s.send(ctx, seq, rec)
+		}
+		start := time.Now()
 		c := &checkpoint.Commit{Seq: seq, RowsIn: rec.NumRows() + int64(len(rejects)), RowsOut: rec.NumRows()}
 		ledger := s.ledger(seq, nil, rejects, c)
 		c.Seconds = time.Since(start).Seconds()
-		if err := s.commit(c, rec, ledger); err != nil {
+		if err := s.commit(c, nil, ledger); err != nil {
 			rec.Release()
 			return err
 		}
 		return s.send(ctx, seq, rec)
 	}
-	if err := src.Read(ctx, want, emit); err != nil {
-		return err
-	}
-	return nil
+	return src.Read(ctx, want, emit)
 }
 
-// resend loads a committed batch and passes it on.
-func (s *stepRun) resend(ctx context.Context, seq uint64) error {
-	c := s.store.Done[seq]
-	rec, err := s.store.Load(seq, s.node.Out, s.r.opts.Alloc)
-	if err != nil {
-		return err
+// reuse returns a committed batch's rows when a consumer needs them, else
+// nil.
+func (s *stepRun) reuse(seq uint64) (arrow.Record, error) {
+	s.stats.addResumed(s.store.Done[seq])
+	if !s.needed(seq) {
+		return nil, nil
 	}
-	s.stats.addResumed(c)
-	return s.send(ctx, seq, rec)
+	return s.store.Load(seq, s.node.Out, s.r.opts.Alloc)
 }
 
 func (s *stepRun) commit(c *checkpoint.Commit, rec arrow.Record, ledger []byte) error {
@@ -208,12 +226,6 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 	ck, isCk := proc.(op.Checkpointer)
 	fin, isFin := proc.(op.Finisher)
 	finishSeq := FinishBase + uint64(s.node.Topo)
-	if isFin && !isCk {
-		if _, ok := s.store.Done[finishSeq]; !ok {
-			// without state deltas the operator must see every batch again
-			s.store.Forget()
-		}
-	}
 	if isCk && len(s.store.Done) > 0 {
 		var seqs []uint64
 		for seq := range s.store.Done {
@@ -255,11 +267,13 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 		var err error
 		for it := range queue {
 			f := <-it.done
-			if f.rec == nil {
-				continue // failed item; the error is in errc
+			if f.failed {
+				continue // the error is in errc
 			}
 			if err != nil {
-				f.rec.Release()
+				if f.rec != nil {
+					f.rec.Release()
+				}
 				continue
 			}
 			if e := s.send(ctx, f.seq, f.rec); e != nil {
@@ -273,20 +287,24 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 		return s.merge(ctx, func(f flow) error {
 			it := item{seq: f.seq, done: make(chan flow, 1)}
 			if _, ok := s.store.Done[f.seq]; ok {
-				f.rec.Release()
+				if f.rec != nil {
+					f.rec.Release()
+				}
 				select {
 				case queue <- it:
 				case <-ctx.Done():
 					return context.Cause(ctx)
 				}
-				rec, err := s.store.Load(f.seq, s.node.Out, s.r.opts.Alloc)
+				rec, err := s.reuse(f.seq)
 				if err != nil {
-					it.done <- flow{}
+					it.done <- flow{failed: true}
 					return err
 				}
-				s.stats.addResumed(s.store.Done[f.seq])
 				it.done <- flow{seq: f.seq, rec: rec}
 				return nil
+			}
+			if f.rec == nil {
+				return fmt.Errorf("batch %s arrived without rows, but this step has not committed it", shortSeq(f.seq))
 			}
 			select {
 			case sem <- struct{}{}:
@@ -308,7 +326,7 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 				out, err := s.process(ctx, proc, ck, f)
 				if err != nil {
 					fail(err)
-					it.done <- flow{}
+					it.done <- flow{failed: true}
 					return
 				}
 				it.done <- flow{seq: f.seq, rec: out}
@@ -328,19 +346,18 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 		it := item{seq: finishSeq, done: make(chan flow, 1)}
 		queue <- it
 		if _, ok := s.store.Done[finishSeq]; ok {
-			rec, lerr := s.store.Load(finishSeq, s.node.Out, s.r.opts.Alloc)
+			rec, lerr := s.reuse(finishSeq)
 			if lerr != nil {
 				err = lerr
-				it.done <- flow{}
+				it.done <- flow{failed: true}
 			} else {
-				s.stats.addResumed(s.store.Done[finishSeq])
 				it.done <- flow{seq: finishSeq, rec: rec}
 			}
 		} else {
 			out, ferr := s.finish(ctx, fin, finishSeq)
 			if ferr != nil {
 				err = ferr
-				it.done <- flow{}
+				it.done <- flow{failed: true}
 			} else {
 				it.done <- flow{seq: finishSeq, rec: out}
 			}
@@ -453,6 +470,14 @@ func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
 			}
 		}
 	}
+	defer func() {
+		for _, h := range heads {
+			if h != nil && h.rec != nil {
+				h.rec.Release()
+				h.rec = nil
+			}
+		}
+	}()
 	for {
 		for i, c := range s.ins {
 			if heads[i] != nil || !open[i] {
@@ -488,7 +513,19 @@ func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
 			}
 		}
 		f := flow{seq: seq, rec: parts[0]}
-		if len(parts) > 1 {
+		hasNil := false
+		for _, p := range parts {
+			hasNil = hasNil || p == nil
+		}
+		if hasNil {
+			// some input skipped the rows: this step has the batch committed
+			for _, p := range parts {
+				if p != nil {
+					p.Release()
+				}
+			}
+			f.rec = nil
+		} else if len(parts) > 1 {
 			rec, err := concat(s.r.opts.Alloc, s.node.In, parts)
 			for _, p := range parts {
 				p.Release()

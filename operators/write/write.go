@@ -1,0 +1,396 @@
+// Package write implements the `write` sink: JSONL or Parquet, written to a
+// temporary file beside the target and renamed into place when the run
+// finishes, so a failed run never leaves a partial file at path.
+package write
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet"
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/caco-dev/caco/engine/op"
+)
+
+// Field names of the write operator.
+const (
+	FieldPath         = "path"
+	FieldFormat       = "format"
+	FieldCompression  = "compression"
+	FieldColumns      = "columns"
+	FieldRowGroupSize = "row_group_size"
+)
+
+// Formats and compressions.
+const (
+	FormatAuto    = "auto"
+	FormatJSONL   = "jsonl"
+	FormatParquet = "parquet"
+
+	CompressionZstd   = "zstd"
+	CompressionSnappy = "snappy"
+	CompressionNone   = "none"
+)
+
+// DefaultRowGroupSize bounds the compressed size of a Parquet row group,
+// which is buffered in memory until it is complete.
+const DefaultRowGroupSize = 32 << 20
+
+func init() {
+	op.Register(op.Spec{
+		Name:    "write",
+		Summary: "Write rows to a JSONL or Parquet file, atomically.",
+		Doc: `Writes every row it receives to path and passes the rows on unchanged, so steps may
+follow it. The file is written to a temporary file in the same folder (.NAME.tmp-*) and
+renamed to path, after an fsync, only when the run finishes: a failed or interrupted run
+leaves any earlier file at path untouched and removes its temporary file (a process killed
+with SIGKILL may leave one behind; the next successful write to the same path removes it).
+The parent folder is created when missing.
+
+JSONL output is deterministic: one object per line, keys in column order, json columns
+embedded as JSON values, so the same rows always give the same bytes. Parquet output keeps
+the Arrow schema (json columns stay json when loaded again).`,
+		Version:      "1",
+		NoCheckpoint: true,
+		Fields: []op.Field{
+			{Name: FieldPath, Kind: op.Path, Required: true, Example: "${run_dir}/out.parquet",
+				Doc: "The output file; the format follows the extension (.jsonl .ndjson .json, .parquet .pq) unless format is set."},
+			{Name: FieldFormat, Kind: op.Enum, Enum: []string{FormatAuto, FormatJSONL, FormatParquet}, Default: FormatAuto,
+				Doc: "auto tells the format from the extension of path."},
+			{Name: FieldCompression, Kind: op.Enum, Enum: []string{CompressionZstd, CompressionSnappy, CompressionNone}, Default: CompressionZstd,
+				Doc: "Parquet page compression."},
+			{Name: FieldColumns, Kind: op.Strings, Example: []string{"question", "answer"},
+				Doc: "Write only these columns, in this order (all columns by default)."},
+			{Name: FieldRowGroupSize, Kind: op.Size, Default: "32MiB", Min: op.Bound(1 << 10),
+				Doc: "Parquet: start a new row group when the current one reaches this compressed size (row groups are buffered in memory)."},
+		},
+		Example: `save:
+  op: write
+  input: valid
+  path: ${run_dir}/out.parquet
+  columns: [question, answer]`,
+		New: func() op.Planner { return &Config{} },
+	})
+}
+
+// Config is the write step's configuration; it implements op.Processor,
+// op.Sequential, op.Opener, op.Finisher and op.Closer.
+type Config struct {
+	Path         string        `yaml:"path"`
+	Format       string        `yaml:"format"`
+	Compression  string        `yaml:"compression"`
+	Columns      op.StringList `yaml:"columns"`
+	RowGroupSize op.Bytes      `yaml:"row_group_size"`
+
+	// Set by Plan.
+	format string
+	out    *arrow.Schema // the written columns
+	// Set by Open.
+	w *fileWriter
+}
+
+var (
+	_ op.Processor  = (*Config)(nil)
+	_ op.Sequential = (*Config)(nil)
+	_ op.Opener     = (*Config)(nil)
+	_ op.Finisher   = (*Config)(nil)
+	_ op.Closer     = (*Config)(nil)
+)
+
+// Sequential marks write as one-at-a-time, in stream order.
+func (c *Config) Sequential() {}
+
+func formatOf(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL
+	case ".parquet", ".pq":
+		return FormatParquet
+	}
+	return ""
+}
+
+// Plan checks the path, the format and the columns; the output schema is
+// the input schema (rows pass through).
+func (c *Config) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
+	if c.Compression == "" {
+		c.Compression = CompressionZstd
+	}
+	if c.RowGroupSize <= 0 {
+		c.RowGroupSize = DefaultRowGroupSize
+	}
+	ok := true
+	if strings.TrimSpace(c.Path) == "" {
+		p.Errorf(FieldPath, "path is empty")
+		ok = false
+	}
+	c.format = c.Format
+	if c.format == "" || c.format == FormatAuto {
+		c.format = formatOf(c.Path)
+		if c.format == "" && c.Path != "" {
+			p.Errorf(FieldPath, "cannot tell the format of %s from its extension: use .jsonl or .parquet, or set format:", c.Path)
+			ok = false
+		}
+	}
+	if in == nil {
+		p.Errorf("", "write needs an input step")
+		return nil
+	}
+	if len(c.Columns) == 0 {
+		c.out = in
+	} else {
+		fields := make([]arrow.Field, 0, len(c.Columns))
+		seen := map[string]bool{}
+		for _, name := range c.Columns {
+			idx := in.FieldIndices(name)
+			switch {
+			case seen[name]:
+				p.Errorf(FieldColumns, "column %q is listed twice", name)
+				ok = false
+			case len(idx) == 0:
+				p.Errorf(FieldColumns, "no column %q in the input (it has: %s)", name, names(in))
+				ok = false
+			default:
+				fields = append(fields, in.Field(idx[0]))
+			}
+			seen[name] = true
+		}
+		c.out = arrow.NewSchema(fields, nil)
+	}
+	if !ok {
+		return nil
+	}
+	return in
+}
+
+func names(sc *arrow.Schema) string {
+	var n []string
+	for _, f := range sc.Fields() {
+		n = append(n, f.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// Open creates the parent folder and the temporary file.
+func (c *Config) Open(_ context.Context, rc op.RunContext) error {
+	if c.out == nil {
+		return fmt.Errorf("write %s: Open before a successful Plan", c.Path)
+	}
+	w, err := createFile(c.Path, c.format, c.Compression, int64(c.RowGroupSize), c.out, rc.Alloc())
+	if err != nil {
+		return err
+	}
+	c.w = w
+	return nil
+}
+
+// Process writes the batch's rows and passes the batch on.
+func (c *Config) Process(_ context.Context, b op.Batch) (op.Result, error) {
+	if b.Record == nil {
+		return op.Result{}, nil
+	}
+	if c.w == nil {
+		return op.Result{}, fmt.Errorf("write %s: Process before Open", c.Path)
+	}
+	if err := c.w.write(b.Record); err != nil {
+		return op.Result{}, err
+	}
+	b.Record.Retain()
+	return op.Result{Record: b.Record}, nil
+}
+
+// Finish completes the file and renames it into place.
+func (c *Config) Finish(_ context.Context, _ memory.Allocator) (op.Result, error) {
+	if c.w == nil {
+		return op.Result{}, fmt.Errorf("write %s: Finish before Open", c.Path)
+	}
+	return op.Result{}, c.w.commit()
+}
+
+// Close removes the temporary file unless Finish committed it.
+func (c *Config) Close() error {
+	if c.w == nil {
+		return nil
+	}
+	err := c.w.abort()
+	c.w = nil
+	return err
+}
+
+// fileWriter writes one output file through a temporary file.
+type fileWriter struct {
+	path, tmp string
+	format    string
+	schema    *arrow.Schema
+	started   time.Time
+	f         *os.File
+	bw        *bufio.Writer
+	pq        *pqarrow.FileWriter
+	rgSize    int64
+	buf       []byte
+	done      bool
+}
+
+func createFile(path, format, compression string, rgSize int64, sc *arrow.Schema, alloc memory.Allocator) (*fileWriter, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the folder of %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating a temporary file for %s: %w", path, err)
+	}
+	w := &fileWriter{path: path, tmp: f.Name(), format: format, schema: sc, started: time.Now(),
+		f: f, bw: bufio.NewWriterSize(f, 1<<20), rgSize: rgSize}
+	if format == FormatParquet {
+		codec := compress.Codecs.Zstd
+		switch compression {
+		case CompressionSnappy:
+			codec = compress.Codecs.Snappy
+		case CompressionNone:
+			codec = compress.Codecs.Uncompressed
+		}
+		props := parquet.NewWriterProperties(parquet.WithCompression(codec), parquet.WithAllocator(alloc))
+		pw, err := pqarrow.NewFileWriter(sc, w.bw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(alloc)))
+		if err != nil {
+			w.abort()
+			return nil, fmt.Errorf("starting Parquet file %s: %w", path, err)
+		}
+		w.pq = pw
+	}
+	return w, nil
+}
+
+// project returns rec's columns in the writer's schema (a new reference).
+func (w *fileWriter) project(rec arrow.Record) (arrow.Record, error) {
+	in := rec.Schema()
+	cols := make([]arrow.Array, w.schema.NumFields())
+	for i, f := range w.schema.Fields() {
+		idx := in.FieldIndices(f.Name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("writing %s: the batch has no column %q", w.path, f.Name)
+		}
+		col := rec.Column(idx[0])
+		if !arrow.TypeEqual(col.DataType(), f.Type) {
+			return nil, fmt.Errorf("writing %s: column %q is %s in the batch, %s in the plan", w.path, f.Name, col.DataType(), f.Type)
+		}
+		cols[i] = col
+	}
+	return array.NewRecord(w.schema, cols, rec.NumRows()), nil
+}
+
+func (w *fileWriter) write(rec arrow.Record) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	p, err := w.project(rec)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	if w.pq != nil {
+		if err := w.pq.WriteBuffered(p); err != nil {
+			return fmt.Errorf("writing Parquet file %s: %w", w.path, err)
+		}
+		if w.pq.RowGroupTotalCompressedBytes()+w.pq.RowGroupTotalBytesWritten() >= w.rgSize {
+			w.pq.NewBufferedRowGroup()
+		}
+		return nil
+	}
+	buf := w.buf[:0]
+	for i := 0; i < int(p.NumRows()); i++ {
+		buf = op.AppendRowJSON(buf, p, i)
+		buf = append(buf, '\n')
+	}
+	w.buf = buf
+	if _, err := w.bw.Write(buf); err != nil {
+		return fmt.Errorf("writing %s: %w", w.tmp, err)
+	}
+	return nil
+}
+
+// commit completes the temporary file, syncs it and renames it to path.
+func (w *fileWriter) commit() error {
+	if w.done {
+		return nil
+	}
+	if w.pq != nil {
+		if err := w.pq.Close(); err != nil {
+			return fmt.Errorf("finishing Parquet file %s: %w", w.path, err)
+		}
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", w.tmp, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", w.tmp, err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", w.tmp, err)
+	}
+	w.f = nil
+	if err := os.Rename(w.tmp, w.path); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", w.tmp, w.path, err)
+	}
+	w.done = true
+	syncDir(filepath.Dir(w.path))
+	w.removeStale()
+	return nil
+}
+
+// abort removes the temporary file unless the file was committed.
+func (w *fileWriter) abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	if w.pq != nil {
+		_ = w.pq.Close() // releases its buffers; the file is discarded anyway
+	}
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	if err := os.Remove(w.tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing %s: %w", w.tmp, err)
+	}
+	return nil
+}
+
+// removeStale removes temporary files of earlier runs that were killed
+// before they could clean up: those not modified since this run started.
+func (w *fileWriter) removeStale() {
+	m, _ := filepath.Glob(filepath.Join(filepath.Dir(w.path), "."+escapeGlob(filepath.Base(w.path))+".tmp-*"))
+	for _, p := range m {
+		if st, err := os.Stat(p); err == nil && st.ModTime().Before(w.started) {
+			os.Remove(p)
+		}
+	}
+}
+
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
