@@ -45,6 +45,9 @@ const (
 // which is buffered in memory until it is complete.
 const DefaultRowGroupSize = 32 << 20
 
+// MaxRowGroupRows closes a Parquet row group after this many rows.
+const MaxRowGroupRows = 128 << 10
+
 func init() {
 	op.Register(op.Spec{
 		Name:    "write",
@@ -235,6 +238,7 @@ type fileWriter struct {
 	f         *os.File
 	bw        *bufio.Writer
 	pq        *pqarrow.FileWriter
+	rgRows    int64
 	rgSize    int64
 	buf       []byte
 	done      bool
@@ -301,8 +305,12 @@ func (w *fileWriter) write(rec arrow.Record) error {
 		if err := w.pq.WriteBuffered(p); err != nil {
 			return fmt.Errorf("writing Parquet file %s: %w", w.path, err)
 		}
-		if w.pq.RowGroupTotalCompressedBytes()+w.pq.RowGroupTotalBytesWritten() >= w.rgSize {
+		w.rgRows += p.NumRows()
+		// a row group is held in memory until it closes: bound it by size
+		// and by rows (well-compressed data never reaches the size)
+		if w.rgRows >= MaxRowGroupRows || w.pq.RowGroupTotalCompressedBytes()+w.pq.RowGroupTotalBytesWritten() >= w.rgSize {
 			w.pq.NewBufferedRowGroup()
+			w.rgRows = 0
 		}
 		return nil
 	}
