@@ -19,6 +19,8 @@ type checker struct {
 	given  map[string]bool
 	// where names the thing being checked in messages ("step \"x\"").
 	where string
+	// at is where a missing top-level key is reported (the step's name).
+	at *yaml.Node
 }
 
 func (c *checker) fieldNames(fields []op.Field, extra []op.Field) []string {
@@ -62,7 +64,11 @@ func (c *checker) mapping(n *yaml.Node, fields, extra []op.Field, path string) m
 		v, ok := got[f.Name]
 		if !ok || (v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 			if f.Required {
-				c.p.errorf(n, "%s: missing required key %q", c.label(path), f.Name)
+				at := n
+				if path == "" && c.at != nil {
+					at = c.at
+				}
+				c.p.errorf(at, "%s: missing required key %q", c.label(path), f.Name)
 			}
 			continue
 		}

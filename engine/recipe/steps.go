@@ -26,7 +26,7 @@ func (p *parser) models(n *yaml.Node) {
 			p.errorf(k, "model %q defined twice", k.Value)
 			continue
 		}
-		c := &checker{p: p, values: map[string]*yaml.Node{}, given: map[string]bool{}, where: fmt.Sprintf("model %q", k.Value)}
+		c := &checker{p: p, values: map[string]*yaml.Node{}, given: map[string]bool{}, where: fmt.Sprintf("model %q", k.Value), at: k}
 		before := len(p.diags.Errors())
 		c.mapping(v, op.ModelFields, nil, "")
 		if len(p.diags.Errors()) > before {
@@ -101,7 +101,7 @@ func (p *parser) step(k, v *yaml.Node, index int) *Step {
 		return nil
 	}
 	s.Op, s.Spec = spec.Name, spec
-	c := &checker{p: p, values: s.values, given: s.given, where: where}
+	c := &checker{p: p, values: s.values, given: s.given, where: where, at: k}
 	before := len(p.diags.Errors())
 	got := c.mapping(v, spec.Fields, op.CommonFields, "")
 	// engine keys
