@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caco-dev/caco/engine/diag"
+	"github.com/caco-dev/caco/engine/op"
 	"github.com/caco-dev/caco/engine/plan"
 	"github.com/caco-dev/caco/engine/recipe"
 	"github.com/caco-dev/caco/engine/run"
@@ -86,6 +88,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress output")
 	interval := fs.Duration("log-interval", 10*time.Second, "progress line interval when stderr is not a terminal")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE")
+	memLimit := fs.String("memory-limit", "", "soft limit for the Go heap, e.g. 512MiB (the garbage collector works harder near it; default: GOMEMLIMIT or none)")
 	sets := setFlags{}
 	fs.Var(sets, "set", "override a var: --set name=value (repeatable)")
 	fs.Usage = func() {
@@ -136,6 +139,14 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logw := stderr
 	if *quiet {
 		logw = io.Discard
+	}
+	if *memLimit != "" {
+		n, err := op.ParseSize(*memLimit)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(stderr, "caco run: --memory-limit: %v\n", err)
+			return exitUsage
+		}
+		debug.SetMemoryLimit(n)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

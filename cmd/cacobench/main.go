@@ -64,6 +64,7 @@ func engineBench(args []string) int {
 	sizes := fs.String("rows", "100000,1000000", "row counts, comma-separated")
 	bin := fs.String("caco", "", "caco binary (default: build ./cmd/caco)")
 	keep := fs.Bool("keep", false, "keep the work folder")
+	memLimit := fs.String("memory-limit", "", "pass --memory-limit to caco run")
 	fs.Parse(args)
 	work, err := os.MkdirTemp("", "cacobench-")
 	if err != nil {
@@ -94,7 +95,11 @@ func engineBench(args []string) int {
 			return 1
 		}
 		os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(engineRecipe), 0o644)
-		cmd := exec.Command(*bin, "run", filepath.Join(dir, "bench.yaml"), "--run-dir", filepath.Join(dir, "run"), "--quiet")
+		cmdArgs := []string{"run", filepath.Join(dir, "bench.yaml"), "--run-dir", filepath.Join(dir, "run"), "--quiet"}
+		if *memLimit != "" {
+			cmdArgs = append(cmdArgs, "--memory-limit", *memLimit)
+		}
+		cmd := exec.Command(*bin, cmdArgs...)
 		cmd.Stderr = os.Stderr
 		start := time.Now()
 		if err := cmd.Run(); err != nil {

@@ -262,7 +262,8 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 func fingerprint(p *plan.Plan, n *plan.Node, fps map[string]string) (string, checkpoint.StepInfo, error) {
 	s := n.Step
 	h := sha256.New()
-	fmt.Fprintf(h, "caco-step-v1\x00%s\x00%s\x00", s.Op, s.Spec.Version)
+	// a source's index is part of its batches' ids
+	fmt.Fprintf(h, "caco-step-v1\x00%s\x00%s\x00src%d\x00", s.Op, s.Spec.Version, n.SourceIndex)
 	h.Write(s.Canonical)
 	if f, ok := s.Config.(op.Fingerprinter); ok {
 		extra, err := f.Fingerprint()
