@@ -53,7 +53,7 @@ var ModelFields = []Field{
 	{Name: "retries", Kind: Int, Default: 6, Min: Bound(0), Doc: "Retries on 429, 5xx, timeouts and connection errors, with exponential backoff and jitter; Retry-After is honoured. Other 4xx are never retried."},
 	{Name: "backoff", Kind: Duration, Default: "500ms", Doc: "Delay before the first retry; it doubles with each retry up to max_backoff, with random jitter."},
 	{Name: "max_backoff", Kind: Duration, Default: "30s", Doc: "Longest delay between retries (a longer Retry-After from the server still wins)."},
-	{Name: "replay", Kind: Path, Doc: "Serve responses from a recorded JSONL file (see `caco run --record DIR`) instead of HTTP, for offline runs and tests. A request missing from the file fails the run with an error that names it."},
+	{Name: "replay", Kind: Path, Doc: "Serve responses from a recorded JSONL file (see `caco run --record DIR`) instead of HTTP, for offline runs and tests. A request missing from the file fails the run with an error that names it. Used only while the model has no base_url, endpoints or serve: setting a URL points the same recipe at a real server."},
 	{Name: "serve", Kind: Object, Doc: "Start the model server for this run and stop it afterwards (SIGTERM, then SIGKILL after stop_timeout). Its output goes to serve-<model>.log in the run folder.", Fields: []Field{
 		{Name: "command", Kind: Strings, Required: true, Doc: "Command and arguments; ${port} is replaced by the chosen port."},
 		{Name: "ready", Kind: String, Default: "/v1/models", Doc: "Path on the server polled until it answers 200."},
