@@ -18,6 +18,7 @@ import (
 	"github.com/caco-dev/caco/engine/op"
 	"github.com/caco-dev/caco/engine/plan"
 	"github.com/caco-dev/caco/engine/recipe"
+	"github.com/caco-dev/caco/engine/recipetest"
 	"github.com/caco-dev/caco/engine/run"
 	_ "github.com/caco-dev/caco/operators/all"
 	"golang.org/x/term"
@@ -225,6 +226,11 @@ func validateMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	files = append([]string{first}, files...)
 	var all diag.List
 	for _, f := range files {
+		if recipetest.IsTestFile(f) {
+			// a recipe test: its keys, the recipe it names, with its own set:
+			all = append(all, recipetest.Validate(f)...)
+			continue
+		}
 		_, diags := loadPlan(f, sets, filepath.Join("runs", "validate"), stderr, *jsonOut)
 		all = append(all, diags...)
 	}

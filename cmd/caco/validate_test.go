@@ -134,3 +134,24 @@ func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
 }
+
+// caco validate takes recipe tests too, and caco test runs them.
+func TestValidateAndRunRecipeTests(t *testing.T) {
+	dir := filepath.Join(repoRoot, "testdata", "recipetest")
+	stdout, stderr, code := caco(t, "validate", filepath.Join(dir, "example.test.yaml"), filepath.Join(dir, "example.yaml"))
+	if code != exitOK || strings.Count(stdout, ": ok") != 2 {
+		t.Fatalf("validate example: exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stderr, code = caco(t, "validate", filepath.Join(dir, "bad.test.yaml"))
+	if code != exitFail || !strings.Contains(stderr, "testdata/recipetest/bad.test.yaml:4:3: set: the recipe declares no var") {
+		t.Fatalf("validate bad test file: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = caco(t, "test", filepath.Join(dir, "example.yaml"))
+	if code != exitOK || !strings.Contains(stdout, "PASS") {
+		t.Fatalf("caco test example: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = caco(t, "test", filepath.Join(dir, "fail.test.yaml"))
+	if code != exitFail || !strings.Contains(stdout+stderr, "want") {
+		t.Fatalf("caco test fail: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

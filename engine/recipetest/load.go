@@ -34,6 +34,8 @@ type Test struct {
 	Timeout     time.Duration
 	Steps       []*StepExpect   // file order
 	Outputs     []*OutputExpect // file order
+	// diags are the file's own problems (Run refuses a test with errors).
+	diags diag.List
 }
 
 // StepExpect is what one step's stats must show.
@@ -45,10 +47,10 @@ type StepExpect struct {
 	Rejected *Count
 	// Rejects is nil when the key is absent (not checked); otherwise the
 	// complete map of reasons.
-	Rejects     map[string]*Count
-	RejectNames []string // file order
-	RejectsPos  diag.Pos
-	Counters    map[string]*Count
+	Rejects      map[string]*Count
+	RejectNames  []string // file order
+	RejectsPos   diag.Pos
+	Counters     map[string]*Count
 	CounterNames []string
 }
 
@@ -124,7 +126,8 @@ func TestFileFor(recipeFile string) string {
 }
 
 // Load reads and validates a test file's own keys (not the recipe: see
-// Validate). The Test is nil when the file cannot be used.
+// Validate). The Test is nil when the file cannot be read, partial when
+// there are errors (see Parse).
 func Load(file string) (*Test, diag.List) {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -138,14 +141,13 @@ func Load(file string) (*Test, diag.List) {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse validates test file text; file names it in diagnostics and locates
-// the recipe.
+// the recipe. With errors the Test is partial (what could be read): use it
+// only to report more problems, never to run.
 func Parse(file string, data []byte) (*Test, diag.List) {
 	p := &parser{file: file}
 	t := p.parse(data)
 	p.diags.Sort()
-	if p.diags.HasErrors() {
-		return nil, p.diags
-	}
+	t.diags = p.diags
 	return t, p.diags
 }
 
@@ -563,7 +565,7 @@ func (p *parser) outputs(n *yaml.Node) []*OutputExpect {
 			case KeyPath:
 				o.Path = val.Value
 				o.Pos = p.pos(val)
-				p.checkOutputPath(val)
+				p.checkOutputPath(val, fmt.Sprintf("%s.%s[%d].%s", KeyExpect, KeyOutputs, len(out), KeyPath))
 			case KeyRows:
 				o.Rows = p.countOf(val)
 			case KeyColumns:
@@ -588,26 +590,26 @@ func (p *parser) outputs(n *yaml.Node) []*OutputExpect {
 	return out
 }
 
-func (p *parser) checkOutputPath(v *yaml.Node) {
+func (p *parser) checkOutputPath(v *yaml.Node, path string) {
 	s := v.Value
 	if v.Kind != yaml.ScalarNode || s == "" {
 		return
 	}
 	if strings.Contains(s, "${") {
 		p.errorHint(v, "write the path relative to the run folder: out.jsonl for ${run_dir}/out.jsonl",
-			"path %q: no interpolation in test files", s)
+			"%s: no interpolation in test files, got %q", path, s)
 		return
 	}
 	clean := filepath.Clean(s)
 	if filepath.IsAbs(s) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 		p.errorHint(v, "write it relative to the run folder, e.g. out.jsonl for ${run_dir}/out.jsonl",
-			"path %q is outside the run folder", s)
+			"%s: %q is outside the run folder", path, s)
 		return
 	}
 	switch strings.ToLower(filepath.Ext(s)) {
 	case ".jsonl", ".ndjson", ".json", ".parquet", ".pq":
 	default:
-		p.errorf(v, "path %q: can only read JSON lines (.jsonl .ndjson .json) and Parquet (.parquet .pq)", s)
+		p.errorf(v, "%s: %q: can only read JSON lines (.jsonl .ndjson .json) and Parquet (.parquet .pq)", path, s)
 	}
 }
 

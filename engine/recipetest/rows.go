@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -109,7 +111,7 @@ func readParquet(ctx context.Context, path string, alloc memory.Allocator, o *Ou
 			o.Rows = append(o.Rows, op.Row(rec, i))
 		}
 	}
-	if err := rr.Err(); err != nil {
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("reading parquet rows: %w", err)
 	}
 	return nil

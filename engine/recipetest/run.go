@@ -44,15 +44,23 @@ type Result struct {
 	Failures []Failure
 	// Checks counts the expectations compared.
 	Checks int
-	// RowsRead sums the source steps' rows out; RowsWritten the rows out of
-	// the steps nothing reads (the DAG's sinks).
-	RowsRead, RowsWritten int64
-	Elapsed               time.Duration
+	// RowsRead sums the source steps' rows out; Sinks are the steps nothing
+	// reads, in plan order, with their rows out.
+	RowsRead int64
+	Sinks    []Sink
+	Elapsed  time.Duration
+	kept     bool
 }
 
 // Passed reports whether the run completed and met every expectation.
 func (r *Result) Passed() bool {
 	return !r.Diags.HasErrors() && r.Err == nil && r.Stats != nil && len(r.Failures) == 0
+}
+
+// Sink is a final step and the rows it passed on.
+type Sink struct {
+	Step string
+	Rows int64
 }
 
 // Failure is one expectation the run did not meet.
@@ -93,6 +101,10 @@ func Run(ctx context.Context, t *Test, opts Options) *Result {
 	start := time.Now()
 	res := &Result{Test: t}
 	defer func() { res.Elapsed = time.Since(start) }()
+	if t.diags.HasErrors() {
+		res.Diags = t.diags
+		return res
+	}
 	parent := opts.TempDir
 	if parent == "" {
 		parent = os.TempDir()
@@ -104,6 +116,7 @@ func Run(ctx context.Context, t *Test, opts Options) *Result {
 		return res
 	}
 	res.RunDir = dir
+	res.kept = opts.Keep
 	if !opts.Keep {
 		defer os.RemoveAll(dir)
 	}
@@ -133,7 +146,7 @@ func Run(ctx context.Context, t *Test, opts Options) *Result {
 			res.RowsRead += out[n.Name()]
 		}
 		if len(n.Outputs) == 0 {
-			res.RowsWritten += out[n.Name()]
+			res.Sinks = append(res.Sinks, Sink{Step: n.Name(), Rows: out[n.Name()]})
 		}
 	}
 	res.Outputs = map[string]*Output{}

@@ -45,13 +45,13 @@ const (
 	// TypeCount is a row count: an integer (exact) or {min: N, max: M}
 	// (inclusive; either bound may be left out).
 	TypeCount   Type = "count"
-	TypeCounts  Type = "map of counts"  // free keys (reject reasons, counter names) → count
-	TypeVars    Type = "map of values"  // var name → scalar
+	TypeCounts  Type = "map of counts" // free keys (reject reasons, counter names) → count
+	TypeVars    Type = "map of values" // var name → scalar
 	TypeStrings Type = "list of strings"
-	TypeRows    Type = "list of rows"   // each a mapping column → expected value
-	TypeObject  Type = "mapping"        // the keys in Fields
-	TypeObjects Type = "list"           // of mappings with the keys in Fields
-	TypeSteps   Type = "map of steps"   // step name → mapping with the keys in Fields
+	TypeRows    Type = "list of rows" // each a mapping column → expected value
+	TypeObject  Type = "mapping"      // the keys in Fields
+	TypeObjects Type = "list"         // of mappings with the keys in Fields
+	TypeSteps   Type = "map of steps" // step name → mapping with the keys in Fields
 )
 
 // Field documents one key of a test file. Spec is the whole format; the

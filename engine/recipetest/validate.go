@@ -19,7 +19,7 @@ import (
 // planned). Nothing is run. Operators must be registered by the caller.
 func Validate(file string) diag.List {
 	t, diags := Load(file)
-	if t == nil {
+	if t == nil || t.Recipe == "" {
 		return diags
 	}
 	_, pd := t.plan(filepath.Join(os.TempDir(), "caco-test-validate"))
