@@ -89,6 +89,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress output")
 	interval := fs.Duration("log-interval", 10*time.Second, "progress line interval when stderr is not a terminal")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE")
+	memProfile := fs.String("memprofile", "", "write an allocation profile to FILE at the end of the run")
 	memLimit := fs.String("memory-limit", "", "soft limit for the Go heap, e.g. 512MiB (the garbage collector works harder near it; default: GOMEMLIMIT or none)")
 	sets := setFlags{}
 	fs.Var(sets, "set", "override a var: --set name=value (repeatable)")
@@ -161,6 +162,14 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	start := time.Now()
 	stats, err := run.Run(ctx, p, run.Options{

@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -210,9 +211,11 @@ func (ss *StepStore) path(seq uint64) string {
 // Commit persists a batch — its record, its output rows (rec may be nil or
 // empty) and its rejects ledger lines — as one file, atomically.
 func (ss *StepStore) Commit(c *Commit, rec arrow.Record, rejects []byte) error {
-	var data bytes.Buffer
+	data := bufPool.Get().(*bytes.Buffer)
+	data.Reset()
+	defer bufPool.Put(data)
 	if rec != nil && rec.NumRows() > 0 {
-		w := ipc.NewWriter(&data, ipc.WithSchema(rec.Schema()))
+		w := ipc.NewWriter(data, ipc.WithSchema(rec.Schema()))
 		err := w.Write(rec)
 		if cerr := w.Close(); err == nil {
 			err = cerr
@@ -252,6 +255,10 @@ func (ss *StepStore) Commit(c *Commit, rec arrow.Record, rejects []byte) error {
 	c.headerLen = int64(len(head) + 1)
 	return nil
 }
+
+// bufPool holds encode buffers: a batch's IPC bytes live only until its
+// commit file is written, and reusing them keeps the heap from spiking.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Rejects returns a committed batch's rejects ledger lines.
 func (ss *StepStore) Rejects(c *Commit) ([]byte, error) {

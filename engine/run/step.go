@@ -144,6 +144,7 @@ func (s *stepRun) reuse(seq uint64) (arrow.Record, error) {
 }
 
 func (s *stepRun) commit(c *checkpoint.Commit, rec arrow.Record, ledger []byte) error {
+	defer releaseLedger(ledger)
 	s.stats.addCommit(c)
 	if err := s.store.Commit(c, rec, ledger); err != nil {
 		return fmt.Errorf("committing batch %s: %w", shortSeq(c.Seq), err)
@@ -182,7 +183,7 @@ func (s *stepRun) ledger(seq uint64, in arrow.Record, rejects []op.Reject, c *ch
 		return nil
 	}
 	c.Rejects = map[string]int64{}
-	var buf []byte
+	buf := (*ledgerPool.Get().(*[]byte))[:0]
 	for _, rj := range rejects {
 		c.Rejects[rj.Reason]++
 		buf = append(buf, `{"step":`...)
@@ -213,6 +214,16 @@ func (s *stepRun) ledger(seq uint64, in arrow.Record, rejects []op.Reject, c *ch
 		buf = append(buf, "}\n"...)
 	}
 	return buf
+}
+
+// ledgerPool recycles rejects buffers once their commit is written.
+var ledgerPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func releaseLedger(b []byte) {
+	if cap(b) > 0 && cap(b) <= 64<<20 {
+		b = b[:0]
+		ledgerPool.Put(&b)
+	}
 }
 
 // item is one batch moving through a processor step, in stream order.
