@@ -2,6 +2,7 @@
 // real caco binary as a subprocess and reading its peak RSS from the kernel.
 //
 //	go run ./cmd/cacobench engine [-rows 100000,1000000] [-caco PATH]
+//	go run ./cmd/cacobench caco [-seeds 10000] [-caco PATH]
 //
 // engine: load JSONL → filter → write Parquet, reporting rows/s and peak RSS
 // per size, so that flat memory from 100k to 1M rows can be seen side by
@@ -24,12 +25,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: cacobench engine [-rows N,N] [-caco PATH]")
+		fmt.Fprintln(os.Stderr, "usage: cacobench engine [-rows N,N] [-caco PATH]\n       cacobench caco [-seeds N] [-caco PATH]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
 	case "engine":
 		os.Exit(engineBench(os.Args[2:]))
+	case "caco":
+		os.Exit(cacoBench(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "cacobench: unknown benchmark %q\n", os.Args[1])
 		os.Exit(2)

@@ -4,6 +4,10 @@ package all
 
 import (
 	_ "github.com/caco-dev/caco/operators/core"
+	_ "github.com/caco-dev/caco/operators/dedup"
+	_ "github.com/caco-dev/caco/operators/exec"
+	_ "github.com/caco-dev/caco/operators/generate"
 	_ "github.com/caco-dev/caco/operators/load"
+	_ "github.com/caco-dev/caco/operators/verify"
 	_ "github.com/caco-dev/caco/operators/write"
 )

@@ -1,0 +1,2 @@
+import os
+output = {"tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd()}

@@ -1,0 +1,2 @@
+import socket
+output = socket.getaddrinfo("example.com", 80)

@@ -1,0 +1,2 @@
+import os
+output = dict(os.environ)
