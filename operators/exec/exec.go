@@ -31,6 +31,7 @@ const (
 	fieldMaxFileSize      = "max_file_size"
 	fieldMaxOpenFiles     = "max_open_files"
 	fieldTmpSize          = "tmp_size"
+	fieldSandboxMemory    = "sandbox_memory"
 	fieldRules            = "rules"
 	fieldMinLines         = "min_lines"
 	fieldRequireInput     = "require_input"
@@ -68,6 +69,7 @@ type Exec struct {
 	MaxFileSize      op.Bytes `yaml:"max_file_size"`
 	MaxOpenFiles     int      `yaml:"max_open_files"`
 	TmpSize          op.Bytes `yaml:"tmp_size"`
+	SandboxMemory    op.Bytes `yaml:"sandbox_memory"`
 	Rules            string   `yaml:"rules"`
 	MinLines         int      `yaml:"min_lines"`
 	RequireInput     bool     `yaml:"require_input"`
@@ -77,11 +79,12 @@ type Exec struct {
 	CheckNoInput     bool     `yaml:"check_no_input"`
 	IntMaxStrDigits  int      `yaml:"int_max_str_digits"`
 
-	rules    Rules
-	opts     sandbox.Options
-	codeIdx  int
-	inputIdx int
-	fields   []arrow.Field
+	rules       Rules
+	opts        sandbox.Options
+	codeIdx     int
+	inputIdx    int
+	inputIsJSON bool
+	fields      []arrow.Field
 
 	mu   sync.Mutex
 	pool *sandbox.Pool
@@ -133,6 +136,7 @@ func init() {
 			{Name: fieldMaxFileSize, Kind: op.Size, Default: "32MiB", Min: op.Bound(1), Doc: "Largest file a program may write."},
 			{Name: fieldMaxOpenFiles, Kind: op.Int, Default: 256, Min: op.Bound(16), Doc: "Open files per program process."},
 			{Name: fieldTmpSize, Kind: op.Size, Default: "128MiB", Min: op.Bound(1 << 20), Doc: "Size of the private /tmp of each sandbox."},
+			{Name: fieldSandboxMemory, Kind: op.Size, Default: "0", Doc: "Memory of one whole sandbox (all processes of a program plus its /tmp), enforced with a cgroup when cgroups are usable; 0: twice `memory` plus 256MiB."},
 			{Name: fieldRules, Kind: op.Enum, Enum: []string{"caco", "none"}, Default: "caco",
 				Doc: "caco: the Code CoT checks below with their defaults. none: only run the programs (status is ok, exception, timeout or a sandbox outcome); checks set explicitly still apply."},
 			{Name: fieldMinLines, Kind: op.Int, Default: 6, Min: op.Bound(0), Doc: "too_short below this many counted lines; 0 switches it off."},
@@ -158,6 +162,9 @@ func (e *Exec) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 	e.inputIdx = -1
 	if e.InputFrom != "" {
 		e.inputIdx = stringColumn(p, in, fieldInputFrom, e.InputFrom, &ok)
+		if e.inputIdx >= 0 {
+			e.inputIsJSON = op.IsJSON(in.Field(e.inputIdx))
+		}
 	}
 	if e.Rules == "none" {
 		e.rules = NoRules
@@ -193,7 +200,7 @@ func (e *Exec) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 	e.opts = sandbox.Options{
 		Python: e.Python, Workers: e.Processes, Timeout: e.Timeout.D(), Memory: mem,
 		MaxStdout: int64(e.MaxStdout), MaxProcs: e.MaxProcs, MaxFileSize: int64(e.MaxFileSize),
-		MaxOpenFiles: e.MaxOpenFiles, TmpSize: int64(e.TmpSize), MaxDigits: e.MaxDigits,
+		MaxOpenFiles: e.MaxOpenFiles, TmpSize: int64(e.TmpSize), MaxDigits: e.MaxDigits, WorkerMemory: int64(e.SandboxMemory),
 		IntMaxStrDigits: e.IntMaxStrDigits, Unsafe: e.Sandbox == "none",
 	}
 	e.fields = []arrow.Field{
@@ -298,6 +305,12 @@ func (e *Exec) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 				var input *string
 				if inCol != nil {
 					if s, ok := cellString(inCol, i); ok {
+						// A string column (or text that is not JSON) is
+						// bound as a Python str.
+						if !e.inputIsJSON || !json.Valid([]byte(s)) {
+							b, _ := json.Marshal(s)
+							s = string(b)
+						}
 						input = &s
 					}
 				}

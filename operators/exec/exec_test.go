@@ -112,6 +112,22 @@ func TestOperatorKeepFailedAndInputFrom(t *testing.T) {
 	}
 }
 
+func TestOperatorInputFromStringColumn(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	in := optest.Schema("code", "string", "word", "string")
+	rec := optest.Record(t, mem, in, rowsJSONL(t,
+		map[string]any{"code": "output = input.upper()", "word": "caco"},
+		map[string]any{"code": "output = input", "word": "{not json"},
+	))
+	defer rec.Release()
+	p, _ := optest.Plan(t, "exec", "input_from: word\nrules: none\nprocesses: 1\n", in)
+	res := optest.Run(t, p, mem, nil, rec)
+	if len(res.Rows) != 2 || !strings.Contains(res.Rows[0], `"output":"CACO"`) || !strings.Contains(res.Rows[1], `"output":"{not json"`) {
+		t.Fatalf("rows %v rejects %v", res.Rows, res.Rejects)
+	}
+}
+
 func TestOperatorRulesNone(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)

@@ -171,7 +171,7 @@ func TestHostileInner(t *testing.T) {
 
 	// One worker, so that each program runs right after the previous one in
 	// the same sandbox: what one leaves behind, the next would see.
-	p := newPool(t, Options{Workers: 1, Timeout: 2 * time.Second, Memory: 512 << 20})
+	p := newPool(t, Options{Workers: 1, Timeout: 2 * time.Second, Memory: 256 << 20})
 
 	statusIs := func(s ...string) []string { return s }
 	cases := []hostileCase{

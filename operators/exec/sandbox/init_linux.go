@@ -91,6 +91,12 @@ func runInit(cfgJSON string) error {
 	if err := readOnlyRoot(); err != nil {
 		return err
 	}
+	for _, d := range cfg.Hide {
+		if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY,
+			"size=4k,mode=0755"); err != nil {
+			return fmt.Errorf("hiding %s: %w", d, err)
+		}
+	}
 	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV,
 		fmt.Sprintf("size=%d,mode=0755,nr_inodes=65536", cfg.TmpSize)); err != nil {
 		return fmt.Errorf("mounting the private /tmp: %w", err)

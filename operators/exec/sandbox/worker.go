@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,7 @@ type zygoteConfig struct {
 	IntMaxStrDigits int      `json:"int_max_str_digits"`
 	Preload         []string `json:"preload"`
 	HugePages       bool     `json:"hugepages"`
+	Limits          limits   `json:"limits"`
 }
 
 // initConfig is what the parent hands the sandbox init (MaybeInit).
@@ -64,6 +66,9 @@ type initConfig struct {
 	Args    []string `json:"args"`
 	Env     []string `json:"env"`
 	TmpSize int64    `json:"tmp_size"`
+	// Hide lists directories covered by an empty read-only tmpfs (the
+	// engine's home and the other homes, where keys and configs live).
+	Hide []string `json:"hide"`
 }
 
 func maxResult(o Options) int64 { return 4*o.MaxStdout + (8 << 20) }
@@ -101,6 +106,7 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 		IntMaxStrDigits: o.IntMaxStrDigits,
 		Preload:         o.Preload,
 		HugePages:       !o.NoHugePages,
+		Limits:          programLimits(o),
 	}
 	w := &worker{stderr: &capBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	if o.Unsafe {
@@ -124,7 +130,8 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("finding the caco binary to re-execute as the sandbox init: %w", err)
 		}
-		ic, err := json.Marshal(initConfig{Python: o.Python, Args: args, Env: pythonEnv(zc.Tmp), TmpSize: o.TmpSize})
+		ic, err := json.Marshal(initConfig{Python: o.Python, Args: args, Env: pythonEnv(zc.Tmp), TmpSize: o.TmpSize,
+			Hide: hiddenDirs(o.Python)})
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +203,33 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 	return w, nil
 }
 
+// hiddenDirs are the home directories to hide from programs, except one
+// holding the interpreter (a pyenv Python under /root).
+func hiddenDirs(python string) []string {
+	py := python
+	if p, err := exec.LookPath(python); err == nil {
+		py = p
+	}
+	if p, err := filepath.EvalSymlinks(py); err == nil {
+		py = p
+	}
+	cands := []string{"/root", "/home"}
+	if h, err := os.UserHomeDir(); err == nil {
+		cands = append(cands, h)
+	}
+	var out []string
+	for _, d := range cands {
+		d = filepath.Clean(d)
+		if d == "/" || strings.HasPrefix(py, d+"/") || strings.HasPrefix(python, d+"/") {
+			continue
+		}
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func (w *worker) stderrNote() string {
 	s := strings.TrimSpace(w.stderr.String())
 	if s == "" {
@@ -241,10 +275,8 @@ func (w *worker) cleanupTmp() {
 }
 
 type request struct {
-	Code    string  `json:"code"`
-	Input   *string `json:"input"`
-	Timeout float64 `json:"timeout"`
-	Limits  limits  `json:"limits"`
+	Code  string  `json:"code"`
+	Input *string `json:"input"`
 }
 
 type limits struct {
@@ -253,6 +285,20 @@ type limits struct {
 	Nproc  int   `json:"nproc"`
 	Fsize  int64 `json:"fsize"`
 	Nofile int   `json:"nofile"`
+}
+
+func programLimits(o Options) limits {
+	mem := o.Memory
+	if mem < 0 {
+		mem = 0
+	}
+	return limits{
+		CPU:    int(math.Ceil(o.Timeout.Seconds())) + 1,
+		Memory: mem,
+		Nproc:  o.MaxProcs,
+		Fsize:  o.MaxFileSize,
+		Nofile: o.MaxOpenFiles,
+	}
 }
 
 type header struct {
@@ -280,17 +326,7 @@ type childResult struct {
 }
 
 func (w *worker) run(ctx context.Context, o Options, code string, input *string) (Result, error) {
-	mem := o.Memory
-	if mem < 0 {
-		mem = 0
-	}
-	req := request{Code: code, Input: input, Timeout: o.Timeout.Seconds(), Limits: limits{
-		CPU:    int(math.Ceil(o.Timeout.Seconds())) + 1,
-		Memory: mem,
-		Nproc:  o.MaxProcs,
-		Fsize:  o.MaxFileSize,
-		Nofile: o.MaxOpenFiles,
-	}}
+	req := request{Code: code, Input: input}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return Result{}, err

@@ -208,18 +208,20 @@ def _run_program(req):
     return res
 
 
-def _child(req, outw, resw):
+def _child(reqr, outw, resw):
+    """A pre-forked child: sets itself up, then waits for its program."""
     me = os.getpid()
     try:
         os.dup2(outw, 1)
         os.dup2(DEVNULL, 0)
         os.dup2(DEVNULL, 2)
         os.dup2(resw, 3)
-        os.closerange(4, 1 << 20)
+        os.dup2(reqr, 4)
+        os.closerange(5, 1 << 20)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes fail with EFBIG instead
         if not ISOLATED:
             os.setsid()
-        lim = req["limits"]
+        lim = CFG["limits"]
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         cpu = lim["cpu"]
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -234,11 +236,6 @@ def _child(req, outw, resw):
             pass
         if ISOLATED:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
-            os.setgroups([])
-            os.setresgid(GID, GID, GID)
-            os.setresuid(UID, UID, UID)
-        elif lim.get("nproc_unsafe"):
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
         if lim["memory"] > 0:
             resource.setrlimit(resource.RLIMIT_AS, (lim["memory"], lim["memory"]))
         os.chdir(TMP)
@@ -249,6 +246,22 @@ def _child(req, outw, resw):
             _np.random.seed()
         if hasattr(sys, "set_int_max_str_digits"):
             sys.set_int_max_str_digits(INT_DIGITS)
+        body = bytearray()
+        while True:
+            chunk = os.read(4, 1 << 16)
+            if not chunk:
+                break
+            body += chunk
+        os.close(4)
+        if not body:
+            _os_exit(0)  # the zygote is shutting down
+        if ISOLATED:
+            # Only now: a child waiting for its program is still the
+            # zygote's, not the program's.
+            os.setgroups([])
+            os.setresgid(GID, GID, GID)
+            os.setresuid(UID, UID, UID)
+        req = json.loads(body)
     except BaseException as e:
         try:
             os.write(3, json.dumps({"status": "sandbox_error", "reason": "setting up the program: %r" % (e,)}).encode())
@@ -355,21 +368,42 @@ def _clean_tmp():
         raise OSError("cannot empty " + TMP)
 
 
-def _run_one(req):
+def _prepare_tmp():
     _clean_tmp()
     if ISOLATED:
         os.chown(TMP, UID, GID)
         os.chmod(TMP, 0o700)
+
+
+def _prefork():
+    """Forks the child for the next program ahead of its request, so that
+    the fork and the child's setup overlap with the round trip to Go."""
+    reqr, reqw = os.pipe()
     outr, outw = os.pipe()
     resr, resw = os.pipe()
-    timeout = req.get("timeout") or TIMEOUT
-    t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        _child(req, outw, resw)
-        os._exit(72)
-    os.close(outw)
-    os.close(resw)
+        try:
+            _child(reqr, outw, resw)
+        finally:
+            os._exit(72)
+    for fd in (reqr, outw, resw):
+        os.close(fd)
+    return pid, reqw, outr, resr
+
+
+def _run_one(body, pre):
+    pid, reqw, outr, resr = pre
+    timeout = TIMEOUT
+    t0 = time.monotonic()
+    try:
+        view = memoryview(body)
+        while view:
+            n = os.write(reqw, view)
+            view = view[n:]
+    except OSError:
+        pass  # the child died during its setup: its exit tells why
+    os.close(reqw)
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(outr, select.POLLIN)
@@ -432,6 +466,7 @@ def _run_one(req):
     os.close(outr)
     os.close(resr)
     _reap_all(pid)
+    _prepare_tmp()
     if elapsed is None:
         elapsed = time.monotonic() - t0
     hdr["ms"] = elapsed * 1000.0
@@ -494,6 +529,8 @@ def main():
     if CFG.get("hugepages"):
         _collapse()
     served = 0
+    _prepare_tmp()
+    pre = _prefork()
     _send(json.dumps({"ready": True, "preloaded": PRELOADED, "python": sys.version.split()[0]}).encode())
     while True:
         n = _read_exact(4)
@@ -503,17 +540,24 @@ def main():
         if body is None:
             return
         served += 1
-        if CFG.get("hugepages") and served % 1000 == 0:
-            _collapse()  # pages the zygote itself wrote were split
         try:
-            hdr, res, out = _run_one(json.loads(body))
+            if pre is None:
+                pre = _prefork()
+            hdr, res, out = _run_one(body, pre)
         except BaseException as e:
             hdr, res, out = {"error": "zygote: " + "".join(traceback.format_exception(e))[-2000:]}, b"", b""
             try:
                 _reap_all(0)
+                _prepare_tmp()
             except BaseException:
                 pass
+        pre = None
         _send(json.dumps(hdr).encode(), res, out)
-
+        if CFG.get("hugepages") and served % 1000 == 0:
+            _collapse()  # pages the zygote itself wrote were split
+        try:
+            pre = _prefork()
+        except BaseException:
+            pre = None  # retried with the next request
 
 main()
