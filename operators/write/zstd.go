@@ -26,16 +26,24 @@ func init() {
 	compress.RegisterCodec(compress.Codecs.Zstd, &pooledZstd{Codec: base, pools: map[int]*sync.Pool{}})
 }
 
+// Encode compresses one page at the default level.
+func (z *pooledZstd) Encode(dst, src []byte) []byte {
+	return z.EncodeLevel(dst, src, compress.DefaultCompressionLevel)
+}
+
 func (z *pooledZstd) EncodeLevel(dst, src []byte, level int) []byte {
-	if level == compress.DefaultCompressionLevel {
-		return z.Codec.Encode(dst, src) // Arrow shares one encoder for this level
-	}
 	z.mu.Lock()
 	p, ok := z.pools[level]
 	if !ok {
-		lvl := zstd.EncoderLevelFromZstd(level)
+		lvl := zstd.SpeedDefault
+		if level != compress.DefaultCompressionLevel {
+			lvl = zstd.EncoderLevelFromZstd(level)
+		}
 		p = &sync.Pool{New: func() any {
-			enc, _ := zstd.NewWriter(nil, zstd.WithZeroFrames(true), zstd.WithEncoderLevel(lvl))
+			// pages are at most about 1 MiB: a larger window only holds
+			// memory (the default keeps 32 MB of history per encoder)
+			enc, _ := zstd.NewWriter(nil, zstd.WithZeroFrames(true), zstd.WithEncoderLevel(lvl),
+				zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
 			return enc
 		}}
 		z.pools[level] = p
