@@ -123,7 +123,7 @@ func cacoBench(args []string) int {
 	fmt.Printf("\n%-24s %-12s %9s %9s %9s %9s %10s\n", "step", "op", "rows in", "rows out", "rejected", "seconds", "rows/s")
 	for _, s := range st.Steps {
 		rate := ""
-		if s.Seconds > 0 {
+		if s.Seconds >= 0.01 {
 			rate = fmt.Sprintf("%.0f", float64(s.RowsIn)/s.Seconds)
 		}
 		fmt.Printf("%-24s %-12s %9d %9d %9d %9.2f %10s\n", s.Step, s.Op, s.RowsIn, s.RowsOut, s.Rejected, s.Seconds, rate)
