@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +69,8 @@ func engineBench(args []string) int {
 	bin := fs.String("caco", "", "caco binary (default: build ./cmd/caco)")
 	keep := fs.Bool("keep", false, "keep the work folder")
 	memLimit := fs.String("memory-limit", "", "pass --memory-limit to caco run")
+	outName := fs.String("out", "out.parquet", "output file of the write step (.parquet or .jsonl)")
+	repeat := fs.Int("repeat", 3, "runs per size; the median is reported (peak RSS varies with GC timing)")
 	fs.Parse(args)
 	work, err := os.MkdirTemp("", "cacobench-")
 	if err != nil {
@@ -85,6 +88,7 @@ func engineBench(args []string) int {
 		}
 	}
 	fmt.Printf("%-10s %10s %12s %12s %10s\n", "rows", "seconds", "rows/s", "peak RSS", "rows out")
+	fmt.Println("(medians)")
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -97,24 +101,47 @@ func engineBench(args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(engineRecipe), 0o644)
-		cmdArgs := []string{"run", filepath.Join(dir, "bench.yaml"), "--run-dir", filepath.Join(dir, "run"), "--quiet"}
-		if *memLimit != "" {
-			cmdArgs = append(cmdArgs, "--memory-limit", *memLimit)
+		os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(strings.Replace(engineRecipe, "out.parquet", *outName, 1)), 0o644)
+		var secs, rss []float64
+		out := "?"
+		for k := 0; k < *repeat; k++ {
+			runDir := filepath.Join(dir, fmt.Sprintf("run%d", k))
+			cmdArgs := []string{"run", filepath.Join(dir, "bench.yaml"), "--run-dir", runDir, "--quiet"}
+			if *memLimit != "" {
+				cmdArgs = append(cmdArgs, "--memory-limit", *memLimit)
+			}
+			cmd := exec.Command(*bin, cmdArgs...)
+			cmd.Stderr = os.Stderr
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "caco run: %v\n", err)
+				return 1
+			}
+			secs = append(secs, time.Since(start).Seconds())
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			rss = append(rss, float64(ru.Maxrss)/1024)
+			out = statRowsOut(filepath.Join(runDir, "stats.json"))
+			os.RemoveAll(runDir)
 		}
-		cmd := exec.Command(*bin, cmdArgs...)
-		cmd.Stderr = os.Stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "caco run: %v\n", err)
-			return 1
-		}
-		secs := time.Since(start).Seconds()
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		out := statRowsOut(filepath.Join(dir, "run", "stats.json"))
-		fmt.Printf("%-10d %10.2f %12.0f %10.1f MB %10s\n", n, secs, float64(n)/secs, float64(ru.Maxrss)/1024, out)
+		sec, mem := median(secs), median(rss)
+		fmt.Printf("%-10d %10.2f %12.0f %10.1f MB %10s   (peak RSS of %d runs: %s)\n", n, sec, float64(n)/sec, mem, out, *repeat, fmtList(rss))
+		os.Remove(filepath.Join(dir, "rows.jsonl"))
 	}
 	return 0
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func fmtList(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // genRows writes n Code-CoT-like rows (about 300 bytes each).
