@@ -125,7 +125,9 @@ func engineBench(args []string) int {
 		}
 		sec, mem := median(secs), median(rss)
 		fmt.Printf("%-10d %10.2f %12.0f %10.1f MB %10s   (peak RSS of %d runs: %s)\n", n, sec, float64(n)/sec, mem, out, *repeat, fmtList(rss))
-		os.Remove(filepath.Join(dir, "rows.jsonl"))
+		if !*keep {
+			os.Remove(filepath.Join(dir, "rows.jsonl"))
+		}
 	}
 	return 0
 }
