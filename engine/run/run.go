@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,4 +384,3 @@ func shortSeq(seq uint64) string {
 	return fmt.Sprintf("%d:%d", seq>>sourceShift, seq&(1<<sourceShift-1))
 }
 
-var _ = strings.TrimSpace
