@@ -383,4 +383,3 @@ func shortSeq(seq uint64) string {
 	}
 	return fmt.Sprintf("%d:%d", seq>>sourceShift, seq&(1<<sourceShift-1))
 }
-
