@@ -50,41 +50,11 @@ func takeRecord(alloc memory.Allocator, rec arrow.Record, idx []int) (arrow.Reco
 			cols[c] = b.NewArray()
 			b.Release()
 		case *array.Int64:
-			b := array.NewInt64Builder(alloc)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if a.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(a.Value(i))
-				}
-			}
-			cols[c] = b.NewArray()
-			b.Release()
+			cols[c] = gather(array.NewInt64Builder(alloc), a, a.Value, idx)
 		case *array.Float64:
-			b := array.NewFloat64Builder(alloc)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if a.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(a.Value(i))
-				}
-			}
-			cols[c] = b.NewArray()
-			b.Release()
+			cols[c] = gather(array.NewFloat64Builder(alloc), a, a.Value, idx)
 		case *array.Boolean:
-			b := array.NewBooleanBuilder(alloc)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if a.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(a.Value(i))
-				}
-			}
-			cols[c] = b.NewArray()
-			b.Release()
+			cols[c] = gather(array.NewBooleanBuilder(alloc), a, a.Value, idx)
 		default:
 			if idxArr == nil {
 				ib := array.NewInt64Builder(alloc)
@@ -104,4 +74,27 @@ func takeRecord(alloc memory.Allocator, rec arrow.Record, idx []int) (arrow.Reco
 		}
 	}
 	return array.NewRecord(rec.Schema(), cols, int64(len(idx))), nil
+}
+
+// fixedBuilder is what gather needs of Arrow's fixed-width builders.
+type fixedBuilder[T any] interface {
+	Reserve(int)
+	AppendNull()
+	UnsafeAppend(T)
+	NewArray() arrow.Array
+	Release()
+}
+
+// gather copies rows idx of a fixed-width array into a new array.
+func gather[T any](b fixedBuilder[T], a arrow.Array, value func(int) T, idx []int) arrow.Array {
+	defer b.Release()
+	b.Reserve(len(idx))
+	for _, i := range idx {
+		if a.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.UnsafeAppend(value(i))
+		}
+	}
+	return b.NewArray()
 }
