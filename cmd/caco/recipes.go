@@ -52,15 +52,19 @@ func loadPlan(file string, sets map[string]string, runDir string, stderr io.Writ
 		return nil, l
 	}
 	r, diags := recipe.Parse(file, data, recipe.Options{Set: sets, RunDir: runDir})
-	if diags.HasErrors() || r == nil {
-		return nil, diags
+	var p *plan.Plan
+	if !diags.HasErrors() && r != nil {
+		var pd diag.List
+		p, pd = plan.Build(r)
+		diags = append(diags, pd...)
+		diags.Sort()
 	}
-	p, pd := plan.Build(r)
-	diags = append(diags, pd...)
-	diags.Sort()
-	for i := range diags {
-		diags[i].Summary = r.Redact(diags[i].Summary)
-		diags[i].Detail = r.Redact(diags[i].Detail)
+	if r != nil {
+		// values from the environment and api keys never reach the output
+		for i := range diags {
+			diags[i].Summary = r.Redact(diags[i].Summary)
+			diags[i].Detail = r.Redact(diags[i].Detail)
+		}
 	}
 	return p, diags
 }

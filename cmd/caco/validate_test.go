@@ -155,3 +155,47 @@ func TestValidateAndRunRecipeTests(t *testing.T) {
 		t.Fatalf("caco test fail: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// Values from the environment are secrets: validate and graph never print them.
+func TestValidateAndGraphRedactSecrets(t *testing.T) {
+	const key = "sk-test-4b1d2e0c9a"
+	t.Setenv("CACO_TEST_API_KEY", key)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "secret.yaml")
+	os.WriteFile(filepath.Join(dir, "rows.jsonl"), []byte(`{"id": 1}`+"\n"), 0o644)
+	os.WriteFile(f, []byte(`caco: 1
+name: secret
+models:
+  m:
+    base_url: http://127.0.0.1:9/v1
+    model: x
+    api_key: ${env:CACO_TEST_API_KEY}
+    api: ${env:CACO_TEST_API_KEY}
+steps:
+  seeds:
+    op: load
+    path: rows.jsonl
+    description: uses ${env:CACO_TEST_API_KEY}
+`), 0o644)
+	stdout, stderr, code := caco(t, "validate", f)
+	if code != exitFail || !strings.Contains(stderr, "[redacted]") {
+		t.Fatalf("want a redacted enum error, got exit %d:\n%s", code, stderr)
+	}
+	if strings.Contains(stdout+stderr, key) {
+		t.Fatalf("validate printed the key:\n%s%s", stdout, stderr)
+	}
+	os.WriteFile(f, []byte(strings.Replace(mustReadString(t, f), "    api: ${env:CACO_TEST_API_KEY}\n", "", 1)), 0o644)
+	stdout, stderr, code = caco(t, "graph", f)
+	if code != exitOK || strings.Contains(stdout+stderr, key) {
+		t.Fatalf("graph: exit %d, printed the key: %v\n%s%s", code, strings.Contains(stdout+stderr, key), stdout, stderr)
+	}
+}
+
+func mustReadString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

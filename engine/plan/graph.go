@@ -13,7 +13,7 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 	for _, n := range p.Nodes {
 		label := n.Name() + "\\n(" + n.Step.Op + ")"
 		if n.Step.Description != "" {
-			label += "\\n" + escapeDOT(n.Step.Description)
+			label += "\\n" + escapeDOT(p.Recipe.Redact(n.Step.Description))
 		}
 		fmt.Fprintf(&b, "  %q [label=\"%s\"];\n", n.Name(), label)
 	}
