@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Uids and gids inside a worker's user namespace. The zygote is root (mapped
@@ -274,9 +275,46 @@ func (w *worker) cleanupTmp() {
 	}
 }
 
-type request struct {
-	Code  string  `json:"code"`
-	Input *string `json:"input"`
+// encodeRequest frames a program for the zygote (decoded by _child in
+// zygote.py) without JSON, which would cost the forked child a json.loads:
+// a flag byte (1 when an input follows), the code's length (4 bytes,
+// big-endian), the code, then the input's JSON text. Both are made valid
+// UTF-8 as encoding/json would: each invalid byte becomes U+FFFD.
+func encodeRequest(code string, input *string) []byte {
+	code = validUTF8(code)
+	in := ""
+	if input != nil {
+		in = validUTF8(*input)
+	}
+	b := make([]byte, 4+5+len(code)+len(in))
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4)) // the frame's length
+	if input != nil {
+		b[4] = 1
+	}
+	binary.BigEndian.PutUint32(b[5:], uint32(len(code)))
+	copy(b[9:], code)
+	copy(b[9+len(code):], in)
+	return b
+}
+
+// validUTF8 replaces each byte of s that is not part of valid UTF-8 with
+// U+FFFD, like encoding/json does when it marshals a string.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 type limits struct {
@@ -326,11 +364,7 @@ type childResult struct {
 }
 
 func (w *worker) run(ctx context.Context, o Options, code string, input *string) (Result, error) {
-	req := request{Code: code, Input: input}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return Result{}, err
-	}
+	frame := encodeRequest(code, input)
 	stop := context.AfterFunc(ctx, w.kill)
 	defer stop()
 	oom0 := w.cg.oomKills()
@@ -341,7 +375,7 @@ func (w *worker) run(ctx context.Context, o Options, code string, input *string)
 		}
 		return r, fmt.Errorf("%s: %w%s", what, err, w.stderrNote())
 	}
-	if err := writeFrame(w.req, body); err != nil {
+	if _, err := w.req.Write(frame); err != nil {
 		return fail("sending the program to the sandbox", err)
 	}
 	// Backstop: the zygote enforces the timeout itself; if it does not
@@ -448,14 +482,6 @@ func signalName(sig int) string {
 		return "SIGXFSZ"
 	}
 	return fmt.Sprintf("signal %d", sig)
-}
-
-func writeFrame(w io.Writer, b []byte) error {
-	buf := make([]byte, 4+len(b))
-	binary.BigEndian.PutUint32(buf, uint32(len(b)))
-	copy(buf[4:], b)
-	_, err := w.Write(buf)
-	return err
 }
 
 func readFrame(r io.Reader, max int64) ([]byte, error) {
