@@ -238,6 +238,8 @@ type fileWriter struct {
 	f         *os.File
 	bw        *bufio.Writer
 	pq        *pqarrow.FileWriter
+	codec     compress.Compression
+	alloc     memory.Allocator
 	rgRows    int64
 	rgSize    int64
 	buf       []byte
@@ -256,20 +258,21 @@ func createFile(path, format, compression string, rgSize int64, sc *arrow.Schema
 	w := &fileWriter{path: path, tmp: f.Name(), format: format, schema: sc, started: time.Now(),
 		f: f, bw: bufio.NewWriterSize(f, 1<<20), rgSize: rgSize}
 	if format == FormatParquet {
-		codec := compress.Codecs.Zstd
+		w.codec = compress.Codecs.Zstd
 		switch compression {
 		case CompressionSnappy:
-			codec = compress.Codecs.Snappy
+			w.codec = compress.Codecs.Snappy
 		case CompressionNone:
-			codec = compress.Codecs.Uncompressed
+			w.codec = compress.Codecs.Uncompressed
 		}
-		props := parquet.NewWriterProperties(parquet.WithCompression(codec), parquet.WithAllocator(alloc))
-		pw, err := pqarrow.NewFileWriter(sc, w.bw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(alloc)))
-		if err != nil {
-			w.abort()
-			return nil, fmt.Errorf("starting Parquet file %s: %w", path, err)
+		w.alloc = alloc
+		if sc.NumFields() == 0 {
+			// no batch will tell the columns apart: start the file now
+			if err := w.startParquet(nil); err != nil {
+				w.abort()
+				return nil, err
+			}
 		}
-		w.pq = pw
 	}
 	return w, nil
 }
@@ -292,6 +295,81 @@ func (w *fileWriter) project(rec arrow.Record) (arrow.Record, error) {
 	return array.NewRecord(w.schema, cols, rec.NumRows()), nil
 }
 
+// dataPageSize is the target size of a Parquet data page. Arrow's default of
+// 1 MiB holds several page-sized buffers per column (values, uncompressed
+// page, compressed page, each grown by doubling); 256 KiB took about 20 MB off
+// the peak RSS of load → filter → write for a file 1% larger.
+const dataPageSize = 256 << 10
+
+// startParquet starts the Parquet file. first, the first batch (nil when
+// there is none), picks the columns written without a dictionary (see
+// plainColumns). Starting at the first batch rather than in Open does not
+// change when the file appears: it is renamed into place only in commit.
+func (w *fileWriter) startParquet(first arrow.Record) error {
+	opts := []parquet.WriterProperty{parquet.WithCompression(w.codec), parquet.WithAllocator(w.alloc), parquet.WithDataPageSize(dataPageSize)}
+	for _, name := range plainColumns(first) {
+		opts = append(opts, parquet.WithDictionaryFor(name, false))
+	}
+	pw, err := pqarrow.NewFileWriter(w.schema, w.bw, parquet.NewWriterProperties(opts...),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.alloc)))
+	if err != nil {
+		return fmt.Errorf("starting Parquet file %s: %w", w.path, err)
+	}
+	w.pq = pw
+	return nil
+}
+
+// minDictSample is the fewest rows from which a column is judged unsuited to
+// dictionary encoding.
+const minDictSample = 256
+
+// plainColumns returns the int, float and string columns whose values in rec
+// are mostly distinct (more than half): for them a Parquet dictionary only
+// costs memory — a hash table and every page of the row group held back until
+// the dictionary page is written — and does not shrink the file. Columns with
+// repeated values (labels, statuses, sources) keep the dictionary.
+func plainColumns(rec arrow.Record) []string {
+	if rec == nil || rec.NumRows() < minDictSample {
+		return nil
+	}
+	var out []string
+	for i, f := range rec.Schema().Fields() {
+		if mostlyDistinct(rec.Column(i)) {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+func mostlyDistinct(col arrow.Array) bool {
+	n := col.Len()
+	limit := n / 2
+	switch a := col.(type) {
+	case *array.Int64:
+		return countDistinct(n, limit, a.IsNull, a.Value)
+	case *array.Float64:
+		return countDistinct(n, limit, a.IsNull, a.Value)
+	case *array.String:
+		return countDistinct(n, limit, a.IsNull, a.Value)
+	}
+	return false
+}
+
+// countDistinct reports whether more than limit of the n values are distinct.
+func countDistinct[T comparable](n, limit int, isNull func(int) bool, value func(int) T) bool {
+	seen := make(map[T]struct{}, limit+1)
+	for i := 0; i < n; i++ {
+		if isNull(i) {
+			continue
+		}
+		seen[value(i)] = struct{}{}
+		if len(seen) > limit {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *fileWriter) write(rec arrow.Record) error {
 	if rec.NumRows() == 0 {
 		return nil
@@ -301,6 +379,11 @@ func (w *fileWriter) write(rec arrow.Record) error {
 		return err
 	}
 	defer p.Release()
+	if w.format == FormatParquet && w.pq == nil {
+		if err := w.startParquet(p); err != nil {
+			return err
+		}
+	}
 	if w.pq != nil {
 		if err := w.pq.WriteBuffered(p); err != nil {
 			return fmt.Errorf("writing Parquet file %s: %w", w.path, err)
@@ -330,6 +413,12 @@ func (w *fileWriter) write(rec arrow.Record) error {
 func (w *fileWriter) commit() error {
 	if w.done {
 		return nil
+	}
+	if w.format == FormatParquet && w.pq == nil {
+		// no rows came: an empty file with the schema
+		if err := w.startParquet(nil); err != nil {
+			return err
+		}
 	}
 	if w.pq != nil {
 		if err := w.pq.Close(); err != nil {
