@@ -96,6 +96,26 @@ type Result struct {
 	// Counters are added to the step's stats (e.g. tokens, retries, cache hits)
 	// and stored with the batch, so totals survive a resume.
 	Counters map[string]int64
+	// Deferred lists rows that got no verdict in this run because of a
+	// failure that is not about the row: an LLM request whose retries ran out
+	// on a transient error (connection refused, timeout, 429, 5xx), a program
+	// that met a sandbox failure. A deferred row is neither kept nor
+	// rejected. The engine does not commit a batch that has deferred rows, so
+	// the next run of the same command processes it again; the run goes on
+	// with the other batches and then fails (exit 1), saying how many rows
+	// are waiting and how to resume. Row indexes refer to the input batch.
+	Deferred []Deferral
+}
+
+// Deferral is a row of Result.Deferred.
+type Deferral struct {
+	// Row is the index of the row in the input batch.
+	Row int
+	// Reason is a short stable code such as "llm_unavailable" or
+	// "sandbox_error".
+	Reason string
+	// Detail says what failed (the endpoint and error, the worker).
+	Detail string
 }
 
 // Reject is a row an operator dropped, with the reason. Every dropped row
