@@ -180,6 +180,16 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RunDir: absDir, Fresh: *fresh, ShardIndex: si, ShardCount: sn, Flags: flags,
 		Log: logw, Live: isTTY && !*quiet, LogInterval: *interval,
 	})
+	var waiting *run.WaitingError
+	if errors.As(err, &waiting) {
+		if !*quiet && stats != nil {
+			fmt.Fprintln(stderr)
+			stats.WriteTable(stderr)
+		}
+		fmt.Fprintf(stderr, "\ncaco run: %v\n", err)
+		fmt.Fprintf(stderr, "caco run: committed batches are kept in %s; run the same command again to resume\n", dir)
+		return exitFail
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "caco run: interrupted; run the same command again to resume from %s\n", dir)

@@ -114,6 +114,9 @@ type flow struct {
 	seq    uint64
 	rec    arrow.Record // nil: no consumer needs the rows
 	failed bool         // processing failed; the error is reported elsewhere
+	// hole: the batch has rows waiting on a transient failure (op.Result.Deferred)
+	// upstream or here; it is not committed and carries no rows.
+	hole bool
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -251,6 +254,12 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 	stats, err := r.finish()
 	if err != nil {
 		return nil, err
+	}
+	if we := r.waiting(); we != nil {
+		// rows wait on transient failures: not complete, resumable
+		r.logf("%s", we.Error())
+		_ = r.writeManifest("failed", fps)
+		return stats, we
 	}
 	if err := r.writeManifest("complete", fps); err != nil {
 		return nil, err

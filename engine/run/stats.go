@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caco-dev/caco/engine/checkpoint"
+	"github.com/caco-dev/caco/engine/op"
 	"github.com/caco-dev/caco/engine/plan"
 )
 
@@ -28,6 +29,48 @@ type live struct {
 	batches  int64
 	resumed  int64
 	inFlight int
+	// rows that got no verdict (op.Result.Deferred), by reason, with the
+	// first detail of each reason; batches not committed because of them
+	// (here or upstream)
+	deferred map[string]int64
+	details  map[string]string
+	holes    int64
+}
+
+func (l *live) addDeferred(ds []op.Deferral) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.deferred == nil {
+		l.deferred, l.details = map[string]int64{}, map[string]string{}
+	}
+	for _, d := range ds {
+		l.deferred[d.Reason]++
+		if _, ok := l.details[d.Reason]; !ok {
+			l.details[d.Reason] = d.Detail
+		}
+	}
+}
+
+func (l *live) addHole() {
+	l.mu.Lock()
+	l.holes++
+	l.mu.Unlock()
+}
+
+// waiting returns the rows deferred by reason (a copy), their first
+// details, and the batches left uncommitted.
+func (l *live) waiting() (map[string]int64, map[string]string, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rows := make(map[string]int64, len(l.deferred))
+	details := make(map[string]string, len(l.details))
+	for k, v := range l.deferred {
+		rows[k] = v
+	}
+	for k, v := range l.details {
+		details[k] = v
+	}
+	return rows, details, l.holes
 }
 
 func newLive(n *plan.Node) *live { return &live{name: n.Name(), op: n.Step.Op} }
@@ -90,6 +133,11 @@ type StepStats struct {
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Batches  int64            `json:"batches"`
 	Resumed  int64            `json:"resumed_batches"`
+	// Waiting counts rows that got no verdict in this run because of a
+	// transient failure (op.Result.Deferred), by reason; Uncommitted counts
+	// this step's batches left for the next run because of them.
+	Waiting     map[string]int64 `json:"waiting,omitempty"`
+	Uncommitted int64            `json:"uncommitted_batches,omitempty"`
 	// Seconds is the time spent processing this step's batches (summed
 	// over workers; includes earlier runs for resumed batches).
 	Seconds float64 `json:"seconds"`
@@ -120,6 +168,12 @@ func (r *runner) finish() (*Stats, error) {
 		ss := &StepStats{Step: step.Name, Op: step.Op, Rejects: map[string]int64{}, Counters: map[string]int64{}}
 		snap := s.stats.snapshot()
 		ss.Resumed = snap.resumed
+		if w, _, h := s.stats.waiting(); len(w) > 0 || h > 0 {
+			ss.Uncommitted = h
+			if len(w) > 0 {
+				ss.Waiting = w
+			}
+		}
 		for _, c := range commits {
 			ss.RowsIn += c.RowsIn
 			ss.RowsOut += c.RowsOut
@@ -176,6 +230,9 @@ func (st *Stats) WriteTable(w io.Writer) {
 		var reasons []string
 		for _, k := range sortedKeys(s.Rejects) {
 			reasons = append(reasons, fmt.Sprintf("%s=%d", k, s.Rejects[k]))
+		}
+		for _, k := range sortedKeys(s.Waiting) {
+			reasons = append(reasons, fmt.Sprintf("waiting:%s=%d", k, s.Waiting[k]))
 		}
 		for _, k := range sortedKeys(s.Counters) {
 			if strings.HasSuffix(k, "_tokens") {

@@ -57,6 +57,19 @@ func (s *stepRun) send(ctx context.Context, seq uint64, rec arrow.Record) error 
 	return nil
 }
 
+// sendHole tells every consumer that batch seq has rows waiting on a
+// transient failure: it was not committed and has no rows.
+func (s *stepRun) sendHole(ctx context.Context, seq uint64) error {
+	for _, c := range s.outs {
+		select {
+		case c <- flow{seq: seq, hole: true}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
 // needed reports whether any consumer will process the rows of batch seq
 // (rather than reuse its own committed output).
 func (s *stepRun) needed(seq uint64) bool {
@@ -235,27 +248,91 @@ type item struct {
 	done chan flow // receives the output (exactly once)
 }
 
+// holes tracks the batches of a step that wait on transient failures
+// (op.Result.Deferred), here or upstream. Such a batch is not committed and
+// goes downstream as a hole: row-local steps skip it, while ordered steps
+// (sequential, checkpointed) commit nothing at or after the first hole, so
+// that their state and outputs after a rerun equal those of a clean run.
+type holes struct {
+	mu      sync.Mutex
+	any     bool // a hole was seen (a Finisher must not finish)
+	stopped bool // an ordered step met a hole: it only drains from now on
+}
+
+func (h *holes) mark(ordered bool) {
+	h.mu.Lock()
+	h.any = true
+	if ordered {
+		h.stopped = true
+	}
+	h.mu.Unlock()
+}
+
+func (h *holes) state() (any, stopped bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.any, h.stopped
+}
+
+// restore hands a checkpointed operator the state deltas of its committed
+// batches, in stream order.
+func (s *stepRun) restore(ck op.Checkpointer) error {
+	var seqs []uint64
+	for seq := range s.store.Done {
+		if seq < FinishBase {
+			seqs = append(seqs, seq)
+		}
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	var deltas [][]byte
+	for _, seq := range seqs {
+		if d := s.store.Done[seq].Delta; len(d) > 0 {
+			deltas = append(deltas, d)
+		}
+	}
+	if err := ck.Restore(deltas); err != nil {
+		return fmt.Errorf("restoring state: %w", err)
+	}
+	return nil
+}
+
+// emit passes a processor's outputs on in stream order, until queue closes.
+func (s *stepRun) emit(ctx context.Context, cancel context.CancelCauseFunc, queue <-chan item) error {
+	var err error
+	for it := range queue {
+		f := <-it.done
+		if f.failed {
+			continue // the error is in errc
+		}
+		if err != nil {
+			if f.rec != nil {
+				f.rec.Release()
+			}
+			continue
+		}
+		var e error
+		if f.hole {
+			e = s.sendHole(ctx, f.seq)
+		} else {
+			e = s.send(ctx, f.seq, f.rec)
+		}
+		if e != nil {
+			err = e
+			cancel(e)
+		}
+	}
+	return err
+}
+
 func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 	seqOp := s.node.IsSequential()
 	ck, isCk := proc.(op.Checkpointer)
 	fin, isFin := proc.(op.Finisher)
+	ordered := seqOp || isCk
 	finishSeq := FinishBase + uint64(s.node.Topo)
 	if isCk && len(s.store.Done) > 0 {
-		var seqs []uint64
-		for seq := range s.store.Done {
-			if seq < FinishBase {
-				seqs = append(seqs, seq)
-			}
-		}
-		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-		var deltas [][]byte
-		for _, seq := range seqs {
-			if d := s.store.Done[seq].Delta; len(d) > 0 {
-				deltas = append(deltas, d)
-			}
-		}
-		if err := ck.Restore(deltas); err != nil {
-			return fmt.Errorf("restoring state: %w", err)
+		if err := s.restore(ck); err != nil {
+			return err
 		}
 	}
 	workers := s.node.Step.Workers
@@ -265,6 +342,7 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 	queue := make(chan item, workers+s.r.opts.Depth)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
+	var hs holes
 	errc := make(chan error, 1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -275,28 +353,8 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 		}
 		cancel(err)
 	}
-	// emitter: passes outputs on in stream order
 	emitDone := make(chan error, 1)
-	go func() {
-		var err error
-		for it := range queue {
-			f := <-it.done
-			if f.failed {
-				continue // the error is in errc
-			}
-			if err != nil {
-				if f.rec != nil {
-					f.rec.Release()
-				}
-				continue
-			}
-			if e := s.send(ctx, f.seq, f.rec); e != nil {
-				err = e
-				cancel(e)
-			}
-		}
-		emitDone <- err
-	}()
+	go func() { emitDone <- s.emit(ctx, cancel, queue) }()
 	dispatch := func(ctx context.Context) error {
 		return s.merge(ctx, func(f flow) error {
 			it := item{seq: f.seq, done: make(chan flow, 1)}
@@ -317,14 +375,33 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 				it.done <- flow{seq: f.seq, rec: rec}
 				return nil
 			}
-			if f.rec == nil {
+			if f.rec == nil && !f.hole {
 				return fmt.Errorf("batch %s arrived without rows, but this step has not committed it", shortSeq(f.seq))
 			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				f.rec.Release()
+				if f.rec != nil {
+					f.rec.Release()
+				}
 				return context.Cause(ctx)
+			}
+			// an ordered step's previous batch is done once sem is ours
+			if _, stopped := hs.state(); f.hole || stopped {
+				if f.rec != nil {
+					f.rec.Release() // drained: upstream keeps going
+				}
+				hs.mark(ordered)
+				s.stats.addHole()
+				select {
+				case queue <- it:
+				case <-ctx.Done():
+					<-sem
+					return context.Cause(ctx)
+				}
+				<-sem
+				it.done <- flow{seq: f.seq, hole: true}
+				return nil
 			}
 			select {
 			case queue <- it:
@@ -343,6 +420,12 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 					it.done <- flow{failed: true}
 					return
 				}
+				if out == nil {
+					hs.mark(ordered)
+					s.stats.addHole()
+					it.done <- flow{seq: f.seq, hole: true}
+					return
+				}
 				it.done <- flow{seq: f.seq, rec: out}
 			}()
 			return nil
@@ -357,25 +440,7 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 		}
 	}
 	if err == nil && isFin {
-		it := item{seq: finishSeq, done: make(chan flow, 1)}
-		queue <- it
-		if _, ok := s.store.Done[finishSeq]; ok {
-			rec, lerr := s.reuse(finishSeq)
-			if lerr != nil {
-				err = lerr
-				it.done <- flow{failed: true}
-			} else {
-				it.done <- flow{seq: finishSeq, rec: rec}
-			}
-		} else {
-			out, ferr := s.finish(ctx, fin, finishSeq)
-			if ferr != nil {
-				err = ferr
-				it.done <- flow{failed: true}
-			} else {
-				it.done <- flow{seq: finishSeq, rec: out}
-			}
-		}
+		err = s.finishStep(ctx, fin, finishSeq, &hs, queue)
 	}
 	close(queue)
 	if eerr := <-emitDone; err == nil {
@@ -390,7 +455,37 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 	return err
 }
 
-// process runs one batch through the operator and commits the result.
+// finishStep emits a Finisher's last batch: reused when committed, a hole
+// when the step saw one (its input is incomplete), else from Finish.
+func (s *stepRun) finishStep(ctx context.Context, fin op.Finisher, finishSeq uint64, hs *holes, queue chan<- item) error {
+	it := item{seq: finishSeq, done: make(chan flow, 1)}
+	queue <- it
+	if _, ok := s.store.Done[finishSeq]; ok {
+		rec, err := s.reuse(finishSeq)
+		if err != nil {
+			it.done <- flow{failed: true}
+			return err
+		}
+		it.done <- flow{seq: finishSeq, rec: rec}
+		return nil
+	}
+	if any, _ := hs.state(); any {
+		s.stats.addHole()
+		it.done <- flow{seq: finishSeq, hole: true}
+		return nil
+	}
+	out, err := s.finish(ctx, fin, finishSeq)
+	if err != nil {
+		it.done <- flow{failed: true}
+		return err
+	}
+	it.done <- flow{seq: finishSeq, rec: out}
+	return nil
+}
+
+// process runs one batch through the operator and commits the result. A
+// nil record with a nil error means the batch has deferred rows: it is
+// counted and not committed.
 func (s *stepRun) process(ctx context.Context, proc op.Processor, ck op.Checkpointer, f flow) (arrow.Record, error) {
 	defer f.rec.Release()
 	if err := ctx.Err(); err != nil {
@@ -409,6 +504,13 @@ func (s *stepRun) process(ctx context.Context, proc op.Processor, ck op.Checkpoi
 				res.Record.Release()
 			}
 			return nil, fmt.Errorf("batch %s: %w", shortSeq(f.seq), err)
+		}
+		if len(res.Deferred) > 0 {
+			if res.Record != nil {
+				res.Record.Release()
+			}
+			s.stats.addDeferred(res.Deferred)
+			return nil, nil
 		}
 		if ck != nil {
 			d, err := ck.Delta()
@@ -520,19 +622,22 @@ func (s *stepRun) merge(ctx context.Context, fn func(flow) error) error {
 		}
 		seq := heads[best].seq
 		var parts []arrow.Record
+		isHole := false // any input waiting makes the joined batch wait
 		for i, h := range heads {
 			if h != nil && h.seq == seq {
 				parts = append(parts, h.rec)
+				isHole = isHole || h.hole
 				heads[i] = nil
 			}
 		}
-		f := flow{seq: seq, rec: parts[0]}
+		f := flow{seq: seq, rec: parts[0], hole: isHole}
 		hasNil := false
 		for _, p := range parts {
 			hasNil = hasNil || p == nil
 		}
-		if hasNil {
-			// some input skipped the rows: this step has the batch committed
+		if hasNil || isHole {
+			// some input skipped the rows (this step has the batch
+			// committed), or some input waits (a hole)
 			for _, p := range parts {
 				if p != nil {
 					p.Release()
