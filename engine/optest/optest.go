@@ -212,6 +212,9 @@ type Output struct {
 	Rows     []string // every output row as JSON, in order
 	Rejects  []op.Reject
 	Counters map[string]int64
+	// Deferred are the rows that got no verdict (op.Result.Deferred), with
+	// Row relative to their batch as the operator gave it.
+	Deferred []op.Deferral
 }
 
 // Run drives a planned processor over records: Open (with rc, or a fresh
@@ -247,6 +250,7 @@ func RunErr(p op.Planner, alloc memory.Allocator, rc op.RunContext, t testing.TB
 			res.Record.Release()
 		}
 		out.Rejects = append(out.Rejects, res.Rejects...)
+		out.Deferred = append(out.Deferred, res.Deferred...)
 		for k, v := range res.Counters {
 			out.Counters[k] += v
 		}
