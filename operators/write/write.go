@@ -64,18 +64,19 @@ embedded as JSON values, so the same rows always give the same bytes. Parquet ou
 the Arrow schema (json columns stay json when loaded again).`,
 		Version:      "1",
 		NoCheckpoint: true,
-		Fields: []op.Field{
+		Fields: append([]op.Field{
 			{Name: FieldPath, Kind: op.Path, Required: true, Example: "${run_dir}/out.parquet",
 				Doc: "The output file; the format follows the extension (.jsonl .ndjson .json, .parquet .pq) unless format is set."},
-			{Name: FieldFormat, Kind: op.Enum, Enum: []string{FormatAuto, FormatJSONL, FormatParquet}, Default: FormatAuto,
-				Doc: "auto tells the format from the extension of path."},
+			{Name: FieldFormat, Kind: op.Enum, Enum: append([]string{FormatAuto, FormatJSONL, FormatParquet}, exportFormats...), Default: FormatAuto,
+				Doc: "auto tells the format from the extension of path (.md: markdown). sharegpt, alpaca and messages write LLaMA-Factory " +
+					"training examples (JSONL) built by roles:; markdown writes a table of the columns."},
 			{Name: FieldCompression, Kind: op.Enum, Enum: []string{CompressionZstd, CompressionSnappy, CompressionNone}, Default: CompressionZstd,
 				Doc: "Parquet page compression."},
 			{Name: FieldColumns, Kind: op.Strings, Example: []string{"question", "answer"},
 				Doc: "Write only these columns, in this order (all columns by default)."},
 			{Name: FieldRowGroupSize, Kind: op.Size, Default: "32MiB", Min: op.Bound(1 << 10),
 				Doc: "Parquet: start a new row group when the current one reaches this compressed size (row groups are buffered in memory)."},
-		},
+		}, exportFields...),
 		Example: `save:
   op: write
   input: valid
@@ -93,6 +94,9 @@ type Config struct {
 	Compression  string        `yaml:"compression"`
 	Columns      op.StringList `yaml:"columns"`
 	RowGroupSize op.Bytes      `yaml:"row_group_size"`
+
+	// Export formats (export.go).
+	Export `yaml:",inline"`
 
 	// Set by Plan.
 	format string
@@ -118,6 +122,8 @@ func formatOf(path string) string {
 		return FormatJSONL
 	case ".parquet", ".pq":
 		return FormatParquet
+	case ".md":
+		return FormatMarkdown
 	}
 	return ""
 }
@@ -169,6 +175,9 @@ func (c *Config) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		}
 		c.out = arrow.NewSchema(fields, nil)
 	}
+	if !c.Export.plan(p, c.format, in, c.out) {
+		ok = false
+	}
 	if !ok {
 		return nil
 	}
@@ -204,6 +213,9 @@ func (c *Config) Process(_ context.Context, b op.Batch) (op.Result, error) {
 	if c.w == nil {
 		return op.Result{}, fmt.Errorf("write %s: Process before Open", c.Path)
 	}
+	if isExport(c.format) {
+		return c.Export.process(c.w, b)
+	}
 	if err := c.w.write(b.Record); err != nil {
 		return op.Result{}, err
 	}
@@ -216,7 +228,13 @@ func (c *Config) Finish(_ context.Context, _ memory.Allocator) (op.Result, error
 	if c.w == nil {
 		return op.Result{}, fmt.Errorf("write %s: Finish before Open", c.Path)
 	}
-	return op.Result{}, c.w.commit()
+	if err := c.Export.finish(c.w); err != nil {
+		return op.Result{}, err
+	}
+	if err := c.w.commit(); err != nil {
+		return op.Result{}, err
+	}
+	return op.Result{}, c.Export.writeDatasetInfo(c.Path)
 }
 
 // Close removes the temporary file unless Finish committed it.
