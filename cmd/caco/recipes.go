@@ -191,12 +191,16 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "caco run: interrupted; run the same command again to resume from %s\n", dir)
-			return exitFail
-		}
 		fmt.Fprintf(stderr, "caco run: %v\n", err)
-		fmt.Fprintf(stderr, "caco run: committed batches are kept in %s; fix the problem and run the same command to resume\n", dir)
+		var se *run.StartError
+		switch {
+		case errors.As(err, &se):
+			fmt.Fprintf(stderr, "caco run: nothing was run in %s\n", dir)
+		case ctx.Err() != nil:
+			fmt.Fprintf(stderr, "caco run: run the same command again to resume from %s\n", dir)
+		default:
+			fmt.Fprintf(stderr, "caco run: committed batches are kept in %s; fix the problem and run the same command to resume\n", dir)
+		}
 		return exitFail
 	}
 	if !*quiet {

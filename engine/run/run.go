@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*Stats, error) {
 	}
 	store, err := checkpoint.Open(opts.RunDir, opts.Fresh)
 	if err != nil {
-		return nil, err
+		return nil, &StartError{Err: err}
 	}
 	defer store.Close()
 	r := &runner{p: p, opts: opts, store: store, shared: map[string]any{}}
@@ -92,6 +93,20 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*Stats, error) {
 		defer f.Close()
 	}
 	return r.run(ctx)
+}
+
+// StartError is a failure before the run touched its folder's results (the
+// folder is locked by another run, cannot be created or written): there is
+// nothing to resume.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// guard calls f, turning a panic into an error that names what panicked.
+func guard[T any](what string, f func() (T, error)) (out T, err error) {
+	defer op.Recover(&err, what)
+	return f()
 }
 
 type runner struct {
@@ -132,11 +147,20 @@ func (r *runner) logf(format string, args ...any) {
 	}
 }
 
-func (r *runner) run(ctx context.Context) (*Stats, error) {
+func (r *runner) run(ctx context.Context) (st *Stats, err error) {
 	r.start = time.Now()
 	r.byName = map[string]*stepRun{}
 	// fingerprints and step stores, in topological order
 	fps := map[string]string{}
+	started := false // the manifest says "running": every way out records why it ended
+	defer func() {
+		if v := recover(); v != nil {
+			err = &op.PanicError{What: "caco", Value: v, Stack: debug.Stack()}
+		}
+		if err != nil && started {
+			err = r.fail(err, fps)
+		}
+	}()
 	for _, n := range r.p.Nodes {
 		fp, info, err := fingerprint(r.p, n, fps)
 		if err != nil {
@@ -145,7 +169,7 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 		fps[n.Name()] = fp
 		ss, err := r.store.Step(n.Name(), info)
 		if err != nil {
-			return nil, err
+			return nil, &StartError{Err: err}
 		}
 		s := &stepRun{r: r, node: n, store: ss, stats: newLive(n)}
 		s.spec = n.Step.Spec
@@ -161,9 +185,10 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 		r.steps = append(r.steps, s)
 		r.byName[n.Name()] = s
 	}
-	if err := r.writeManifest("running", fps); err != nil {
-		return nil, err
+	if err := r.writeManifest("running", fps, ""); err != nil {
+		return nil, &StartError{Err: err}
 	}
+	started = true
 	// channels: one per edge
 	for _, s := range r.steps {
 		for range s.node.Outputs {
@@ -197,7 +222,7 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 	for _, s := range r.steps {
 		s.rc = &runContext{r: r, s: s}
 		if o, ok := s.node.Step.Config.(op.Opener); ok {
-			if err := o.Open(ctx, s.rc); err != nil {
+			if err := op.Safe("", func() error { return o.Open(ctx, s.rc) }); err != nil {
 				opened = append(opened, s)
 				closeAll()
 				return nil, fmt.Errorf("step %s: opening: %s", s.node.Name(), r.p.Recipe.Redact(err.Error()))
@@ -211,6 +236,11 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 	}
 	if resumed > 0 {
 		r.logf("resuming %s: %d committed batches reused", r.p.Recipe.Name, resumed)
+		for _, s := range r.steps {
+			if n := len(s.store.Done); n > 0 {
+				r.logf("step %s: reusing %d committed %s from an earlier run (same fingerprint)", s.node.Name(), n, plural(n, "batch", "batches"))
+			}
+		}
 	}
 	stopProgress := r.progress(ctx)
 	var wg sync.WaitGroup
@@ -220,7 +250,7 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 		go func(s *stepRun) {
 			defer wg.Done()
 			defer s.closeOuts()
-			err := s.run(ctx)
+			err := op.Safe("", func() error { return s.run(ctx) })
 			if err != nil && !errors.Is(err, context.Canceled) {
 				e := fmt.Errorf("step %s: %w", s.node.Name(), err)
 				firstErr.CompareAndSwap(nil, &e)
@@ -244,27 +274,79 @@ func (r *runner) run(ctx context.Context) (*Stats, error) {
 	}
 	closeAll()
 	if e := firstErr.Load(); e != nil {
-		_ = r.writeManifest("failed", fps)
-		return nil, errors.New(r.p.Recipe.Redact((*e).Error()))
+		return nil, *e
 	}
 	if err := ctx.Err(); err != nil {
-		_ = r.writeManifest("interrupted", fps)
-		return nil, context.Cause(ctx)
+		return nil, &interrupted{cause: context.Cause(ctx)}
 	}
 	stats, err := r.finish()
 	if err != nil {
 		return nil, err
 	}
 	if we := r.waiting(); we != nil {
-		// rows wait on transient failures: not complete, resumable
-		r.logf("%s", we.Error())
-		_ = r.writeManifest("failed", fps)
+		// rows wait on transient failures: not complete, resumable (the
+		// deferred fail logs it and records it in the manifest)
 		return stats, we
 	}
-	if err := r.writeManifest("complete", fps); err != nil {
+	if err := r.writeManifest("complete", fps, ""); err != nil {
 		return nil, err
 	}
 	return stats, nil
+}
+
+// interrupted is the error of a run stopped by its context (a signal).
+type interrupted struct{ cause error }
+
+func (e *interrupted) Error() string {
+	if e.cause == nil || errors.Is(e.cause, context.Canceled) {
+		return "interrupted"
+	}
+	return "interrupted: " + e.cause.Error()
+}
+func (e *interrupted) Unwrap() error { return e.cause }
+
+// fail records why a started run ended without completing — the error text
+// (what caco prints on stderr) in the manifest and caco.log, and the stats
+// and rejects ledger of the batches committed so far — and returns the
+// error, redacted.
+func (r *runner) fail(err error, fps map[string]string) error {
+	text := r.p.Recipe.Redact(err.Error())
+	status := "failed"
+	var ie *interrupted
+	if errors.As(err, &ie) {
+		status = "interrupted"
+	}
+	r.logf("%s: %s", status, text)
+	var pe *op.PanicError
+	if errors.As(err, &pe) && len(pe.Stack) > 0 {
+		r.logf("%s", pe.Stack)
+	}
+	if _, ferr := r.finish(); ferr != nil {
+		r.logf("writing the stats and rejects so far: %v", ferr)
+	}
+	if merr := r.writeManifest(status, fps, text); merr != nil {
+		r.logf("writing the manifest: %v", merr)
+	}
+	if ie != nil {
+		return &interrupted{cause: ie.cause}
+	}
+	return redacted{text: text, err: err}
+}
+
+// redacted is an error whose text has had the recipe's secrets removed.
+type redacted struct {
+	text string
+	err  error
+}
+
+func (e redacted) Error() string { return e.text }
+func (e redacted) Unwrap() error { return e.err }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // fingerprint hashes what determines a step's output: its operator and
@@ -309,11 +391,13 @@ type manifest struct {
 	CacoPID  int               `json:"pid"`
 	GoArch   string            `json:"arch"`
 	Finished bool              `json:"finished"`
+	// Error is why a failed or interrupted run ended: the text caco printed.
+	Error string `json:"error,omitempty"`
 }
 
-func (r *runner) writeManifest(status string, fps map[string]string) error {
+func (r *runner) writeManifest(status string, fps map[string]string, errText string) error {
 	m := manifest{Recipe: r.p.Recipe.Name, File: r.p.Recipe.File, Status: status, Started: r.start, Updated: time.Now(),
-		Prints: fps, CacoPID: os.Getpid(), GoArch: runtime.GOARCH, Finished: status == "complete"}
+		Prints: fps, CacoPID: os.Getpid(), GoArch: runtime.GOARCH, Finished: status == "complete", Error: errText}
 	if r.opts.ShardCount > 1 {
 		m.Shard = fmt.Sprintf("%d/%d", r.opts.ShardIndex, r.opts.ShardCount)
 	}

@@ -369,17 +369,45 @@ steps:
 	if s := stepStats(st, "c"); s.Batches != 11 || s.RowsOut != 1 {
 		t.Fatalf("c: %+v", s)
 	}
-	// shards 0/3, 1/3, 2/3 see disjoint batches that cover the input
-	seen := 0
+	// shards 0/3, 1/3, 2/3 see disjoint batches that cover the input: every
+	// id is read by exactly one shard, and each shard reads whole batches
+	text += `  all:
+    op: write
+    input: rows
+    path: ${run_dir}/rows.jsonl
+`
+	shardOf := map[int]int{}
 	for i := 0; i < 3; i++ {
 		sd := filepath.Join(dir, fmt.Sprintf("shard%d", i))
 		st, err := runPlan(t, mustPlan(t, dir, strings.ReplaceAll(text, "${run_dir}", sd), nil), sd, mem, i, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		seen += int(stepStats(st, "rows").RowsOut)
+		b, err := os.ReadFile(filepath.Join(sd, "rows.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if got := stepStats(st, "rows").RowsOut; int(got) != len(lines) {
+			t.Fatalf("shard %d: stats say %d rows, the file has %d", i, got, len(lines))
+		}
+		for _, l := range lines {
+			var row struct{ ID int }
+			if err := json.Unmarshal([]byte(l), &row); err != nil {
+				t.Fatal(err)
+			}
+			if prev, dup := shardOf[row.ID]; dup {
+				t.Fatalf("id %d is in shards %d and %d", row.ID, prev, i)
+			}
+			if batch := row.ID / 100; batch%3 != i {
+				t.Fatalf("shard %d read id %d of batch %d", i, row.ID, batch)
+			}
+			shardOf[row.ID] = i
+		}
 	}
-	if seen != 1000 {
-		t.Fatalf("shards saw %d rows", seen)
+	for id := 0; id < 1000; id++ {
+		if _, ok := shardOf[id]; !ok {
+			t.Fatalf("no shard read id %d", id)
+		}
 	}
 }

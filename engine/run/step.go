@@ -414,7 +414,7 @@ func (s *stepRun) runProcessor(ctx context.Context, proc op.Processor) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				out, err := s.process(ctx, proc, ck, f)
+				out, err := guard("", func() (arrow.Record, error) { return s.process(ctx, proc, ck, f) })
 				if err != nil {
 					fail(err)
 					it.done <- flow{failed: true}
@@ -474,7 +474,7 @@ func (s *stepRun) finishStep(ctx context.Context, fin op.Finisher, finishSeq uin
 		it.done <- flow{seq: finishSeq, hole: true}
 		return nil
 	}
-	out, err := s.finish(ctx, fin, finishSeq)
+	out, err := guard("finishing", func() (arrow.Record, error) { return s.finish(ctx, fin, finishSeq) })
 	if err != nil {
 		it.done <- flow{failed: true}
 		return err
