@@ -66,7 +66,7 @@ func TestAnswerOp(t *testing.T) {
 	want := []struct {
 		id      float64
 		ans, by string
-	}{{1, `\frac{1}{2}`, "boxed"}, {2, "12", "phrase"}, {5, "4", "minerva"}, {6, "1500", "last_number"}, {7, "24", "boxed"}}
+	}{{1, `\frac{1}{2}`, "boxed"}, {2, `12\text{ apples}`, "phrase"}, {5, "x=4", "minerva"}, {6, "1500", "last_number"}, {7, `24\text{ cm^2}`, "boxed"}}
 	if len(rows) != len(want) {
 		t.Fatalf("rows: %v", res.Rows)
 	}
@@ -116,7 +116,7 @@ func TestConsistencyOp(t *testing.T) {
 {"id": 5, "answer": "10", "output": 0.1}
 {"id": 6, "answer": "12345", "output": 12346}
 {"id": 7, "answer": null, "output": 3}
-{"id": 8, "answer": "2\\pm1", "output": 3}
+{"id": 8, "answer": "2\\oplus1", "output": 3}
 {"id": 9, "answer": "50\\%", "output": 0.5}
 `)
 	defer rec.Release()
@@ -345,7 +345,7 @@ func TestConsistencySymbolic(t *testing.T) {
 {"a": "\\frac{\\sqrt{3}}{2}", "b": "\\sin(\\pi/3)"}
 {"a": "2x+2", "b": "2(x+1)"}
 {"a": "12345", "b": "12346"}
-{"a": "2\\pm 1", "b": "3"}
+{"a": "2\\oplus 1", "b": "3"}
 `)
 	defer rec.Release()
 	for _, mode := range []string{SandboxIsolated, SandboxNone} {

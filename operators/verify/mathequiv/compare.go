@@ -36,6 +36,9 @@ type Options struct {
 	// fast path rejects or cannot read (the symbolic check). It must be safe
 	// for concurrent use when Compare is called concurrently.
 	Fallback Fallback
+	// Unordered compares lists in any order ("find all solutions"); by
+	// default only explicit sets (\{...\}, a \pm b) are unordered.
+	Unordered bool
 }
 
 // Reason says how a comparison was decided.
@@ -56,6 +59,21 @@ const (
 	// Unparsable: a side is missing or could not be read, so the fast path
 	// cannot decide (the symbolic fallback may).
 	Unparsable Reason = "unparsable"
+	// Set: equal as sets (explicit \{...\}, a \pm b, or unordered: true).
+	Set Reason = "set"
+	// Interval: the same set of reals (intervals, unions, inequalities).
+	Interval Reason = "interval"
+	// Equation: equations whose (left - right) are non-zero constant
+	// multiples of each other.
+	Equation Reason = "equation"
+	// Unit: equal after converting one unit to the other.
+	Unit Reason = "unit"
+	// Text: the same words (case and spaces ignored).
+	Text Reason = "text"
+	// Choice: the same multiple-choice letter.
+	Choice Reason = "choice"
+	// UnitMismatch: the units differ and do not convert into each other.
+	UnitMismatch Reason = "unit_mismatch"
 )
 
 // Equal normalises and compares two answers.
@@ -71,7 +89,85 @@ func Compare(a, b *Answer, opts Options) (bool, Reason) {
 	if a.Empty() || b.Empty() {
 		return false, Unparsable
 	}
-	return compareVal(a.v, b.v, &opts)
+	return compareTop(a.v, b.v, &opts)
+}
+
+// compareTop applies the label and unit rules, then compares the values.
+func compareTop(x, y *val, o *Options) (bool, Reason) {
+	if x.full != "" && strings.EqualFold(x.full, y.full) {
+		return true, exactReason(x)
+	}
+	if x.label != y.label {
+		switch {
+		case x.label != "" && y.label != "":
+			// different labels: equal only as equations (x = 5 vs y = 5 is not)
+			ex, ey := asEquation(x), asEquation(y)
+			if ex == nil || ey == nil {
+				return false, Mismatch
+			}
+			return equationVerdict(ex, ey, o)
+		case x.label != "" && y.k == vEq:
+			if ex := asEquation(x); ex != nil {
+				return equationVerdict(ex, y, o)
+			}
+			return false, Mismatch
+		case y.label != "" && x.k == vEq:
+			if ey := asEquation(y); ey != nil {
+				return equationVerdict(x, ey, o)
+			}
+			return false, Mismatch
+		}
+		// a label on one side only is dropped
+	}
+	if x.unit != nil && y.unit != nil && x.unit.text != y.unit.text {
+		if !sameUnit(x.unit, y.unit) {
+			return false, UnitMismatch
+		}
+		if x.k != vScalar || y.k != vScalar || len(x.vars) > 0 || len(y.vars) > 0 {
+			return false, Mismatch
+		}
+		xs := &node{k: nMul, kids: []*node{x.expr, {k: nNum, r: x.unit.scale}}}
+		ys := &node{k: nMul, kids: []*node{y.expr, {k: nNum, r: y.unit.scale}}}
+		if eq, _ := numEqual(xs, ys, x.dec || y.dec, false, o.RelTol); eq {
+			return true, Unit
+		}
+		return false, Mismatch
+	}
+	return compareVal(x, y, o)
+}
+
+func exactReason(x *val) Reason {
+	switch x.k {
+	case vText:
+		return Text
+	}
+	if _, ok := choiceLetter(x.norm, false); ok && x.k != vScalar {
+		return Choice
+	}
+	return Exact
+}
+
+// asEquation turns a labelled answer with a one-variable label (y = 2x+1)
+// into the equation label = value; nil for other labels (f(x), (p,q)).
+func asEquation(v *val) *val {
+	if v.k == vEq {
+		return v
+	}
+	if v.k != vScalar {
+		return nil
+	}
+	l, lv := parseExpr(v.label)
+	if l == nil || l.k != nVar {
+		return nil
+	}
+	return &val{k: vEq, lhs: l, rhs: v.expr, lvars: union(lv, v.vars), norm: v.label + "=" + v.norm}
+}
+
+func equationVerdict(x, y *val, o *Options) (bool, Reason) {
+	if equationEqual(x, y, o) {
+		return true, Equation
+	}
+	return fallback(x, y, o, Mismatch)
 }
 
 func compareVal(x, y *val, o *Options) (bool, Reason) {
@@ -79,13 +175,42 @@ func compareVal(x, y *val, o *Options) (bool, Reason) {
 		return false, Unparsable
 	}
 	if strings.EqualFold(x.norm, y.norm) {
-		return true, Exact
+		return true, exactReason(x)
 	}
 	if l, ok := choiceLetters(x.norm, y.norm); ok {
 		if l {
-			return true, Exact
+			return true, Choice
 		}
 		return false, Mismatch
+	}
+	if x.k == vText && y.k == vText {
+		if strings.EqualFold(squeeze(x.norm), squeeze(y.norm)) {
+			return true, Text
+		}
+		return false, Mismatch
+	}
+	// a decimal comma against a single number: 1,22 = 1.22
+	if x.decAlt != nil && y.k == vScalar {
+		return numericIfEqual(compareVal(x.decAlt, y, o))
+	}
+	if y.decAlt != nil && x.k == vScalar {
+		return numericIfEqual(compareVal(x, y.decAlt, o))
+	}
+	if isIntervalish(x) || isIntervalish(y) {
+		if x.k == vRel && y.k == vRel && x.chain == nil && y.chain == nil && relationEqual(x, y, o) {
+			return true, Interval
+		}
+		if ix, ok := toIntervals(x, o); ok {
+			if iy, ok := toIntervals(y, o); ok && sameVar(x, y) {
+				if intervalsEqual(ix, iy, o) {
+					return true, Interval
+				}
+				return false, Mismatch
+			}
+		}
+		if x.k == vRel && y.k == vRel {
+			return false, Mismatch
+		}
 	}
 	if x.k == vBad || y.k == vBad {
 		return fallback(x, y, o, Unparsable)
@@ -114,22 +239,26 @@ func compareVal(x, y *val, o *Options) (bool, Reason) {
 	case x.k == vSeq && y.k == vMatrix:
 		return compareMatrixSeq(y, x, o)
 	case x.k == vEq && y.k == vEq:
-		if equationEqual(x, y, o) {
-			return true, Numeric
-		}
-		return fallback(x, y, o, Mismatch)
-	case x.k == vRel && y.k == vRel:
-		if relationEqual(x, y, o) {
-			return true, Numeric
-		}
-		return false, Mismatch
-	case x.k == vUnion && y.k == vUnion:
-		if len(x.items) != len(y.items) {
-			return false, Mismatch
-		}
-		return compareOrdered(x.items, y.items, o)
+		return equationVerdict(x, y, o)
 	}
 	return false, Mismatch
+}
+
+// numericIfEqual reports an equality found by reading a value (a decimal
+// comma) as numeric.
+func numericIfEqual(eq bool, r Reason) (bool, Reason) {
+	if eq {
+		return true, Numeric
+	}
+	return false, r
+}
+
+// squeeze drops spaces.
+func squeeze(s string) string {
+	if !strings.Contains(s, " ") {
+		return s
+	}
+	return strings.ReplaceAll(s, " ", "")
 }
 
 // choiceLetters handles multiple-choice answers: when one side is a single
@@ -148,6 +277,13 @@ func choiceLetters(a, b string) (equal, ok bool) {
 	case okb:
 		if l, ok := choiceLetter(a, false); ok {
 			return l == lb, true
+		}
+	default:
+		// (E) against E): both written as choices
+		l1, ok1 := choiceLetter(a, false)
+		l2, ok2 := choiceLetter(b, false)
+		if ok1 && ok2 {
+			return l1 == l2, true
 		}
 	}
 	return false, false
@@ -311,52 +447,76 @@ func equationEqual(x, y *val, o *Options) bool {
 		r, _ := numEqual(x.rhs, y.rhs, true, false, o.RelTol)
 		return l && r
 	}
+	_, ok := proportional(x.lhs, x.rhs, y.lhs, y.rhs, vars, o)
+	return ok
+}
+
+// proportional checks that l1 - r1 = c (l2 - r2) for one non-zero constant
+// c at the sample points (at least 3 where both are defined and not both
+// zero) and returns c.
+func proportional(l1, r1, l2, r2 *node, vars []string, o *Options) (float64, bool) {
 	var ratio float64
-	valid := 0
+	valid, nonzero := 0, 0
 	for k := range samplePoints {
 		env := sampleEnv(vars, k)
-		d1 := approx(x.lhs, env) - approx(x.rhs, env)
-		d2 := approx(y.lhs, env) - approx(y.rhs, env)
+		d1 := approx(l1, env) - approx(r1, env)
+		d2 := approx(l2, env) - approx(r2, env)
 		if math.IsNaN(d1) || math.IsNaN(d2) || math.IsInf(d1, 0) || math.IsInf(d2, 0) {
 			continue
 		}
 		z1, z2 := math.Abs(d1) <= absTol, math.Abs(d2) <= absTol
 		if z1 != z2 {
-			return false
+			return 0, false
 		}
+		valid++
 		if z1 {
-			valid++
 			continue
 		}
+		nonzero++
 		r := d1 / d2
 		if ratio == 0 {
 			ratio = r
 		} else if !closeTo(r, ratio, o.RelTol) {
-			return false
+			return 0, false
 		}
-		valid++
 	}
-	return valid >= 3
+	return ratio, valid >= 3 && nonzero >= 1
 }
 
-// relationEqual compares inequalities, allowing a flip (x > 3 vs 3 < x).
+// relationEqual compares two single inequalities: (left - right) of one
+// must be a constant multiple of the other's, positive for the same
+// relation (x > 3 vs 2x > 6) and negative for the flipped one (-x > -1 vs
+// x < 1). Strict and non-strict never match.
 func relationEqual(x, y *val, o *Options) bool {
 	flip := map[string]string{"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
-	same := func(l1, r1, l2, r2 *node) bool {
-		vars := union(x.lvars, y.lvars)
-		eq := func(a, b *node) bool {
-			if len(vars) == 0 {
-				eq, _ := numEqual(a, b, true, false, o.RelTol)
-				return eq
-			}
-			return identical(a, b, vars, o.RelTol)
-		}
-		return eq(l1, l2) && eq(r1, r2)
+	var want float64
+	switch {
+	case x.rel == y.rel:
+		want = 1
+	case flip[x.rel] == y.rel:
+		want = -1
+	default:
+		return false
 	}
-	if x.rel == y.rel && same(x.lhs, x.rhs, y.lhs, y.rhs) {
+	vars := union(x.lvars, y.lvars)
+	if len(vars) == 0 {
+		l, _ := numEqual(x.lhs, y.lhs, true, false, o.RelTol)
+		r, _ := numEqual(x.rhs, y.rhs, true, false, o.RelTol)
+		if want == 1 && l && r {
+			return true
+		}
+		l, _ = numEqual(x.lhs, y.rhs, true, false, o.RelTol)
+		r, _ = numEqual(x.rhs, y.lhs, true, false, o.RelTol)
+		return want == -1 && l && r
+	}
+	ratio, ok := proportional(x.lhs, x.rhs, y.lhs, y.rhs, vars, o)
+	if !ok {
+		return false
+	}
+	if x.rel == "!=" {
 		return true
 	}
-	return flip[x.rel] == y.rel && same(x.lhs, x.rhs, y.rhs, y.lhs)
+	return ratio*want > 0
 }
 
 // compareSeq compares tuples, intervals, sets and lists.
@@ -364,9 +524,23 @@ func compareSeq(x, y *val, o *Options) (bool, Reason) {
 	if len(x.items) != len(y.items) {
 		return false, Mismatch
 	}
-	unordered := x.open == brSet || y.open == brSet || (x.open == brBare && y.open == brBare)
-	if unordered {
-		return compareUnordered(x.items, y.items, o)
+	// an explicit set matches a set, or a bare or JSON list (a list of
+	// its elements); never a tuple or an interval
+	loose := func(v *val) bool { return v.open == brBare || v.open == brJSON || v.open == brSet }
+	if x.open == brSet || y.open == brSet {
+		if !loose(x) || !loose(y) {
+			return false, Mismatch
+		}
+		if eq, r := compareUnordered(x.items, y.items, o); !eq {
+			return false, r
+		}
+		return true, Set
+	}
+	if o.Unordered && loose(x) && loose(y) {
+		if eq, r := compareUnordered(x.items, y.items, o); !eq {
+			return false, r
+		}
+		return true, Set
 	}
 	bracketed := func(v *val) bool { return v.open != brBare && v.open != brJSON }
 	if bracketed(x) && bracketed(y) && (x.open != y.open || x.close != y.close) {

@@ -55,9 +55,9 @@ var pairCases = []pairCase{
 	{`30^{\circ}`, "30", true, Exact, same},
 	{"30°", "30", true, Exact, same},
 	{`45 \text{ degrees}`, "45", true, Exact, same},
-	{`\text{Monday}`, "Monday", true, Exact, same},
-	{`\text{monday}`, "MONDAY", true, Exact, same},
-	{`\textbf{Yes}`, "yes", true, Exact, same},
+	{`\text{Monday}`, "Monday", true, Text, same},
+	{`\text{monday}`, "MONDAY", true, Text, same},
+	{`\textbf{Yes}`, "yes", true, Text, same},
 	{"Monday", "Tuesday", false, Mismatch, same},
 	{`\text{even}`, `\text{odd}`, false, Mismatch, same},
 	{"north", "5", false, Mismatch, same},
@@ -197,13 +197,13 @@ var pairCases = []pairCase{
 	{`\infty`, "1000000", false, Mismatch, same},
 
 	// multiple choice
-	{"(B)", "B", true, Exact, same},
-	{"B", `\text{(B)}`, true, Exact, same},
-	{"B)", "B", true, Exact, same},
-	{"C", "(C)", true, Exact, same},
+	{"(B)", "B", true, Choice, same},
+	{"B", `\text{(B)}`, true, Choice, same},
+	{"B)", "B", true, Choice, same},
+	{"C", "(C)", true, Choice, same},
 	{"(A)", "B", false, Mismatch, same},
 	{"D", "E", false, Mismatch, same},
-	{`\textbf{(E)}`, "E", true, Exact, same},
+	{`\textbf{(E)}`, "E", true, Choice, same},
 
 	// tuples, intervals, sets
 	{"(1, 2)", "(1,2)", true, Exact, same},
@@ -220,18 +220,22 @@ var pairCases = []pairCase{
 	{`(-\infty, \infty)`, `\mathbb{R}`, true, Exact, same},
 	{`(-\infty,1)\cup(2,\infty)`, `(-\infty, 1) \cup (2, \infty)`, true, Exact, same},
 	{`(-\infty,1)\cup(2,\infty)`, `(-\infty, 1) \cup [2, \infty)`, false, Mismatch, same},
-	{`\{1, 2, 3\}`, `\{3, 2, 1\}`, true, Exact, same},
+	{`\{1, 2, 3\}`, `\{3, 2, 1\}`, true, Set, same},
 	{`\{1, 2\}`, `\{1, 3\}`, false, Mismatch, same},
-	{`\{\frac{1}{2}, 2\}`, `\{2, 0.5\}`, true, Numeric, same},
-	{"1, 2", "2, 1", true, Exact, same},
-	{"1, 2, 3", "3,1,2", true, Exact, same},
+	{`\{\frac{1}{2}, 2\}`, `\{2, 0.5\}`, true, Set, same},
+	// issue 13 changed this verdict: lists are ordered unless written as a set
+	{"1, 2", "2, 1", false, Mismatch, same},
+	// issue 13 changed this verdict: lists are ordered unless written as a set
+	{"1, 2, 3", "3,1,2", false, Mismatch, same},
 	{"x = 1, y = 2", "(1, 2)", true, Exact, same},
 	{"x = 1, y = 2", "(2, 1)", false, Mismatch, same},
 	{"1 and 2", "1, 2", true, Exact, same},
-	{"-2, 3", "3, -2", true, Exact, same},
+	// issue 13 changed this verdict: lists are ordered unless written as a set
+	{"-2, 3", "3, -2", false, Mismatch, same},
 	{`(3, \frac{\pi}{2})`, "(3, 1.5708)", true, Numeric, same},
 	{"(1,2)", "(1,2,3)", false, Mismatch, same},
-	{"{(1,2),(3,4)}", "{(3,4),(1,2)}", true, Exact, same},
+	// issue 13 changed this verdict: bare braces only group, so this is an ordered list
+	{"{(1,2),(3,4)}", "{(3,4),(1,2)}", false, Mismatch, same},
 
 	// matrices
 	{`\begin{pmatrix}1 & 2\\3 & 4\end{pmatrix}`, `\begin{bmatrix}1&2\\3&4\end{bmatrix}`, true, Exact, same},
@@ -244,16 +248,16 @@ var pairCases = []pairCase{
 	{`\begin{array}{cc}1 & 0\\0 & 1\end{array}`, `\begin{pmatrix}1&0\\0&1\end{pmatrix}`, true, Exact, same},
 
 	// equations and relations
-	{"x + y = 5", "y + x = 5", true, Numeric, same},
-	{"x + y = 5", "5 = x + y", true, Numeric, same},
-	{"2x + 2y = 10", "x + y = 5", true, Numeric, same},
-	{"x^2 + y^2 = 1", "y^2 + x^2 - 1 = 0", true, Numeric, same},
+	{"x + y = 5", "y + x = 5", true, Equation, same},
+	{"x + y = 5", "5 = x + y", true, Equation, same},
+	{"2x + 2y = 10", "x + y = 5", true, Equation, same},
+	{"x^2 + y^2 = 1", "y^2 + x^2 - 1 = 0", true, Equation, same},
 	{"x + y = 5", "x - y = 5", false, Mismatch, same},
 	{"x + 2y = 4", "x + 2y = 5", false, Mismatch, same},
-	{`x < 3`, `3 > x`, true, Numeric, same},
+	{`x < 3`, `3 > x`, true, Interval, same},
 	{`x \le 3`, `x \leq 3`, true, Exact, same},
 	{`x \ge 2`, `x > 2`, false, Mismatch, same},
-	{`x \geq \frac{1}{2}`, `x \ge 0.5`, true, Numeric, same},
+	{`x \geq \frac{1}{2}`, `x \ge 0.5`, true, Interval, same},
 
 	// expressions with variables
 	{"2x+2", "2(x+1)", true, Numeric, same},
@@ -282,7 +286,8 @@ var pairCases = []pairCase{
 	// unparsable: a side missing or unreadable
 	{"", "5", false, Unparsable, same},
 	{"5", "", false, Unparsable, same},
-	{`2\pm\sqrt{3}`, `2+\sqrt{3}`, false, Unparsable, same},
+	// issue 13: a \pm b is now read, as the set of two values
+	{`2\pm\sqrt{3}`, `2+\sqrt{3}`, false, Mismatch, same},
 	{`\frac{1}{2`, "0.5", false, Unparsable, same},
 	{"x==2", "2", false, Unparsable, same},
 }
@@ -386,11 +391,11 @@ func TestNormalize(t *testing.T) {
 		{`\frac1{72}`, `\frac{1}{72}`},
 		{`\sqrt2`, `\sqrt{2}`},
 		{`\sqrt x`, `\sqrt{x}`},
-		{`\left( 1, 2 \right)`, `(1,2)`},
-		{`x = \frac{3}{4}`, `\frac{3}{4}`},
+		{`\left( 1, 2 \right)`, `(1, 2)`},
+		{`x = \frac{3}{4}`, `x=\frac{3}{4}`},
 		{`$12$`, `12`},
 		{`12.`, `12`},
-		{`5 \text{ cm}`, `5`},
+		{`5 \text{ cm}`, `5\text{ cm}`},
 		{`\text{(B)}`, `(B)`},
 		{`1,234,567`, `1234567`},
 		{`.5`, `0.5`},
@@ -401,13 +406,13 @@ func TestNormalize(t *testing.T) {
 		{`3/4`, `\frac{3}{4}`},
 		{`3 1/2`, `3\frac{1}{2}`},
 		{`\pi r^2`, `\pi r^2`},
-		{`\{1,2\}`, `{1,2}`},
+		{`\{1,2\}`, `\{1,2\}`},
 		{`{5}`, `5`},
 		{`50\%`, `50%`},
 		{`\boxed{\frac{1}{2}}`, `\frac{1}{2}`},
 		{`\text{Monday}`, `Monday`},
 		{`\begin{bmatrix}1&2\end{bmatrix}`, `\begin{pmatrix}1&2\end{pmatrix}`},
-		{`10 \text{ dollars}`, `10`},
+		{`10 \text{ dollars}`, `10\text{ dollars}`},
 	}
 	for _, c := range cases {
 		if got := Normalize(c.in); got != c.want {
@@ -443,8 +448,8 @@ func TestFallback(t *testing.T) {
 	}
 	// an unreadable side goes to the fallback with its LaTeX
 	asked = nil
-	ok, r = Equal(`2\pm 1`, "3", Options{Fallback: fb})
-	if ok || r != Unparsable || len(asked) != 1 || asked[0].LatexA != `2\pm1` {
+	ok, r = Equal(`2\oplus 1`, "3", Options{Fallback: fb})
+	if ok || r != Unparsable || len(asked) != 1 || asked[0].LatexA != `2\oplus1` {
 		t.Errorf("unreadable side: %v %s %+v", ok, r, asked)
 	}
 	// equations go over as Eq

@@ -290,10 +290,14 @@ func approx(n *node, env map[string]float64) float64 {
 		return math.Gamma(a + 1)
 	case nBinom:
 		a, b := approx(n.a, env), approx(n.b, env)
-		la, _ := math.Lgamma(a + 1)
-		lb, _ := math.Lgamma(b + 1)
-		lc, _ := math.Lgamma(a - b + 1)
-		return math.Round(math.Exp(la - lb - lc))
+		la, sa := math.Lgamma(a + 1)
+		lb, sb := math.Lgamma(b + 1)
+		lc, sc := math.Lgamma(a - b + 1)
+		v := float64(sa*sb*sc) * math.Exp(la-lb-lc)
+		if a == math.Trunc(a) && b == math.Trunc(b) {
+			return math.Round(v)
+		}
+		return v
 	case nFunc:
 		a := approx(n.a, env)
 		switch n.name {

@@ -96,6 +96,16 @@ func (p *parser) cmd() string {
 	return p.s[p.i+1 : j]
 }
 
+// digitBeforeSpace reports whether the spaces before the cursor follow a
+// digit.
+func (p *parser) digitBeforeSpace() bool {
+	j := p.i - 1
+	for j >= 0 && p.s[j] == ' ' {
+		j--
+	}
+	return j >= 0 && isDigit(p.s[j])
+}
+
 func (p *parser) enter() bool {
 	p.depth++
 	if p.depth > maxDepth {
@@ -166,6 +176,9 @@ func (p *parser) term() *node {
 				f = implicit(f, g)
 			}
 		case p.startsFactor():
+			if isDigit(c) && p.i > 0 && (isDigit(p.s[p.i-1]) || p.s[p.i-1] == ' ' && p.digitBeforeSpace()) {
+				return p.fail() // 1 000 or 2 3: not a product
+			}
 			g := p.power()
 			f = implicit(f, g)
 		default:

@@ -29,14 +29,37 @@ import (
 //   - spaces are removed, except between a LaTeX command and a letter.
 //
 // Text stays in its case: comparisons are case-insensitive.
-func Normalize(s string) string {
+func Normalize(s string) string { return normalizeParts(s).full() }
+
+// parts is a normalised answer split into its label ("x", "f(x)",
+// "(p,q)"), its value and its unit ("cm", "m/s^2").
+type parts struct {
+	label, value, unit string
+}
+
+// full is the canonical text: label=value\text{ unit}. It parses back to
+// the same parts, so normalising twice changes nothing and no label or unit
+// is lost between the answer and consistency steps.
+func (p parts) full() string {
+	s := p.value
+	if p.label != "" {
+		s = p.label + "=" + s
+	}
+	if p.unit != "" {
+		s += `\text{ ` + p.unit + `}`
+	}
+	return s
+}
+
+func normalizeParts(s string) parts {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return s
+		return parts{}
 	}
 	if isSimpleNumber(s) {
-		return canonicalNumber(s)
+		return parts{value: canonicalNumber(s)}
 	}
+	s = halveBackslashes(s)
 	s = replaceUnicode(s)
 	if strings.IndexByte(s, '$') >= 0 {
 		s = strings.ReplaceAll(s, `\$`, "")
@@ -49,24 +72,27 @@ func Normalize(s string) string {
 		s = strings.ReplaceAll(s, "~", " ")
 	}
 	s = trimTrailing(s)
+	s = cutApprox(s)
+	var unit string
 	if strings.IndexByte(s, '\\') >= 0 {
-		s = stripTrailingTextUnit(s)
+		s, unit = stripTrailingTextUnit(s)
 		if strings.Contains(s, `\text`) || strings.Contains(s, `\m`) || strings.Contains(s, `\b`) ||
 			strings.Contains(s, `\operatorname`) || strings.Contains(s, `\hbox`) {
-			for _, c := range []string{`\text`, `\textbf`, `\textit`, `\textrm`, `\textsf`, `\texttt`, `\mathrm`,
-				`\mathbf`, `\mathit`, `\mathsf`, `\mbox`, `\operatorname`, `\boldsymbol`, `\bm`, `\hbox`} {
+			for _, c := range []string{`\text`, `\textbf`, `\textit`, `\textrm`, `\textsf`, `\texttt`, `\textnormal`, `\mathrm`,
+				`\mathbf`, `\mathit`, `\mathsf`, `\mathcal`, `\mbox`, `\operatorname`, `\boldsymbol`, `\bm`, `\hbox`} {
 				s = unwrapCmd(s, c)
 			}
 		}
-		s = strings.ReplaceAll(s, `\{`, "{")
-		s = strings.ReplaceAll(s, `\}`, "}")
 	}
 	s = strings.ReplaceAll(s, "**", "^")
 	s = wordsToSymbols(s)
-	s = stripUnitWords(s)
+	if unit == "" {
+		s, unit = stripUnitWords(s)
+	}
 	s = trimTrailing(s)
-	s = dropShortLHS(s)
-	s = strings.ReplaceAll(s, "{,}", "")
+	var label string
+	s, label = dropShortLHS(s)
+	s = decimalGroups(s)
 	s = thousands(s)
 	s = mixedNumber(s)
 	s = fixFracSqrt(s)
@@ -75,11 +101,92 @@ func Normalize(s string) string {
 	s = intSlash(s)
 	s = leadingZero(s)
 	s = trailingZeros(s)
+	s = singleBraces(s)
 	s = stripOuterBraces(s)
 	if len(s) > 1 && s[0] == '+' {
 		s = s[1:]
 	}
-	return s
+	if label != "" {
+		label = removeSpaces(label)
+	}
+	return parts{label: label, value: s, unit: canonicalUnitText(unit)}
+}
+
+// halveBackslashes undoes doubled escaping (\\frac, \\left( from JSON
+// or Python source): when every run of backslashes has an even length and
+// one of them precedes a letter, each pair becomes one backslash.
+func halveBackslashes(s string) string {
+	if !strings.Contains(s, `\\`) {
+		return s
+	}
+	cmd := false
+	for i := 0; i < len(s); {
+		if s[i] != '\\' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] == '\\' {
+			j++
+		}
+		if (j-i)%2 == 1 {
+			return s
+		}
+		if j-i == 2 && j < len(s) && isLetter(s[j]) {
+			cmd = true
+		}
+		i = j
+	}
+	if !cmd {
+		return s
+	}
+	return strings.ReplaceAll(s, `\\`, `\`)
+}
+
+// cutApprox keeps the exact part of an approximation chain:
+// \frac{\sqrt3}{3} \approx 0.577 is \frac{\sqrt3}{3}. When the part
+// before \approx is only a name (x \approx 0.577), the value after it is
+// kept.
+func cutApprox(s string) string {
+	i := indexCmd(s, `\approx`)
+	if i < 0 {
+		return s
+	}
+	head := strings.TrimSpace(s[:i])
+	if head == "" || isLabel(head) {
+		return strings.TrimSpace(s[i+len(`\approx`):])
+	}
+	if eq := strings.LastIndexByte(head, '='); eq >= 0 && isLabel(strings.TrimSpace(head[:eq])) {
+		return head
+	}
+	return head
+}
+
+// decimalGroups reads {,} as a thousands separator before exactly three
+// digits and as a decimal comma otherwise.
+func decimalGroups(s string) string {
+	if !strings.Contains(s, "{,}") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if strings.HasPrefix(s[i:], "{,}") {
+			j := i + 3
+			k := j
+			for k < len(s) && isDigit(s[k]) {
+				k++
+			}
+			if k-j == 3 {
+				i += 2
+				continue
+			}
+			b.WriteByte(',')
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // latexCommands applies the normalisation steps about LaTeX commands.
@@ -111,7 +218,8 @@ var cmdRewrites = map[string]string{
 	"limits": "", "quad": " ", "qquad": " ",
 	"dfrac": `\frac`, "tfrac": `\frac`, "cfrac": `\frac`, "dbinom": `\binom`, "tbinom": `\binom`,
 	"neq": `\ne`, "leq": `\le`, "geq": `\ge`, "leqslant": `\le`, "geqslant": `\ge`, "lt": "<", "gt": ">",
-	"varnothing": `\emptyset`, "infin": `\infty`, "degree": `\circ`,
+	"varnothing": `\emptyset`, "infin": `\infty`, "degree": `\circ`, "lbrace": `\{`, "rbrace": `\}`,
+	"dots": "", "ldots": "", "cdots": "",
 }
 
 // rewriteCmds applies cmdRewrites in one pass, drops \left. and \right.,
@@ -128,7 +236,12 @@ func rewriteCmds(s string) string {
 		if !isLetter(s[i+1]) {
 			switch s[i+1] {
 			case '!':
-			case ',', ';', ':', ' ':
+			case ',':
+				// \, between digit groups (1\,000) is a thousands separator
+				if !groupAt(s, i+2, b.String()) {
+					b.WriteByte(' ')
+				}
+			case ';', ':', ' ':
 				b.WriteByte(' ')
 			default:
 				b.WriteString(s[i : i+2])
@@ -152,6 +265,19 @@ func rewriteCmds(s string) string {
 		i = j - 1
 	}
 	return b.String()
+}
+
+// groupAt reports whether a digit group separator sits here: the text
+// written so far ends with a digit and s[i:] starts with exactly three
+// digits.
+func groupAt(s string, i int, written string) bool {
+	if written == "" || !isDigit(written[len(written)-1]) {
+		return false
+	}
+	if i+3 > len(s) || !isDigit(s[i]) || !isDigit(s[i+1]) || !isDigit(s[i+2]) {
+		return false
+	}
+	return i+3 == len(s) || !isDigit(s[i+3])
 }
 
 // isSimpleNumber reports whether s is [-+]?digits[.digits] or [-+]?.digits.
@@ -201,7 +327,7 @@ var unicodeRepl = strings.NewReplacer(
 	"\u2212", "-", "\u2013", "-", "\u00d7", `\times `, "\u00b7", `\cdot `, "\u22c5", `\cdot `,
 	"\u00f7", `\div `, "\u03c0", `\pi `, "\u221e", `\infty `, "\u221a", `\sqrt`, "\u00b0", "",
 	"\u2264", `\le `, "\u2265", `\ge `, "\u2260", `\ne `, "\u2205", `\emptyset `, "\u00a0", " ",
-	"\u2009", " ", "\u202f", " ", "\u00bd", `\frac{1}{2}`, "\u00bc", `\frac{1}{4}`, "\u00be", `\frac{3}{4}`,
+	"\u2009", `\,`, "\u202f", `\,`, "\u00bd", `\frac{1}{2}`, "\u00bc", `\frac{1}{4}`, "\u00be", `\frac{3}{4}`,
 	"\u00b2", "^2", "\u00b3", "^3", "\u222a", `\cup `, "\u2229", `\cap `, "\u00b1", `\pm `,
 	"\u2032", "'", "\u2018", "'", "\u2019", "'", "\u201c", `"`, "\u201d", `"`,
 	"\n", " ", "\r", " ", "\t", " ",
@@ -348,8 +474,9 @@ func trimTrailing(s string) string {
 var unitCmds = []string{`\text`, `\mbox`, `\mathrm`, `\textrm`, `\textnormal`}
 
 // stripTrailingTextUnit removes a \text{...} (or \mbox, \mathrm) at the end of
-// s, possibly raised to a power, when something precedes it.
-func stripTrailingTextUnit(s string) string {
+// s, possibly raised to a power, when a value precedes it, and returns the
+// unit it removed.
+func stripTrailingTextUnit(s string) (string, string) {
 	for _, cmd := range unitCmds {
 		i := strings.LastIndex(s, cmd+"{")
 		if i <= 0 {
@@ -371,17 +498,61 @@ func stripTrailingTextUnit(s string) string {
 		if head == "" || !hasDigitOrValue(head) {
 			continue
 		}
-		return head
+		// units written in several pieces: \mathrm{m}/\mathrm{s}^2
+		unit := inner + rest
+		for {
+			h, u, ok := unitPieceBefore(head)
+			if !ok {
+				break
+			}
+			head, unit = h, u+unit
+		}
+		return head, unit
 	}
-	return s
+	return s, ""
+}
+
+// unitPieceBefore splits a trailing "\mathrm{m}/" or "\text{kg}\cdot" off
+// head.
+func unitPieceBefore(head string) (string, string, bool) {
+	sep := ""
+	t := strings.TrimSpace(head)
+	switch {
+	case strings.HasSuffix(t, "/"):
+		sep, t = "/", strings.TrimSpace(t[:len(t)-1])
+	case strings.HasSuffix(t, `\cdot`):
+		sep, t = " ", strings.TrimSpace(t[:len(t)-len(`\cdot`)])
+	}
+	for _, cmd := range unitCmds {
+		i := strings.LastIndex(t, cmd+"{")
+		if i <= 0 {
+			continue
+		}
+		end := matchBrace(t, i+len(cmd))
+		if end < 0 {
+			continue
+		}
+		rest := strings.TrimSpace(t[end+1:])
+		if rest != "" && !isPowerSuffix(rest) {
+			continue
+		}
+		inner := t[i+len(cmd)+1 : end]
+		h := strings.TrimSpace(t[:i])
+		if !isUnitText(inner) || !hasDigitOrValue(h) {
+			continue
+		}
+		return h, inner + rest + sep, true
+	}
+	return head, "", false
 }
 
 func isPowerSuffix(s string) bool {
-	switch s {
-	case "^2", "^3", "^{2}", "^{3}":
-		return true
+	if !strings.HasPrefix(s, "^") {
+		return false
 	}
-	return false
+	t := strings.Trim(s[1:], "{}")
+	t = strings.TrimPrefix(t, "-")
+	return t != "" && allDigits(t)
 }
 
 // isUnitText reports whether the text inside \text{} looks like a unit:
@@ -397,12 +568,15 @@ func isUnitText(s string) bool {
 		switch {
 		case isLetter(c):
 			letters++
-		case c == ' ' || c == '.' || c == '/' || c == '^' || c == '2' || c == '3' || c == '-' || c == '\\' || c == '{' || c == '}':
+		case c == ' ' || c == '.' || c == '/' || c == '^' || isDigit(c) || c == '-' || c == '\\' || c == '{' || c == '}' || c == '(' || c == ')':
 		default:
 			if c < utf8.RuneSelf {
 				return false
 			}
 		}
+	}
+	if !isLetter(s[0]) && s[0] < utf8.RuneSelf && s[0] != '\\' {
+		return false
 	}
 	return letters > 0
 }
@@ -438,9 +612,9 @@ var shortUnits = map[string]bool{"m": true, "g": true, "s": true, "l": true, "L"
 
 // stripUnitWords removes trailing words after a number: "5 cm", "12 square
 // units", "3.5 m^2".
-func stripUnitWords(s string) string {
+func stripUnitWords(s string) (string, string) {
 	if !strings.Contains(s, " ") {
-		return s
+		return s, ""
 	}
 	words := strings.Fields(s)
 	n := len(words)
@@ -448,26 +622,26 @@ func stripUnitWords(s string) string {
 		n--
 	}
 	if n == len(words) {
-		return s
+		return s, ""
 	}
 	head := strings.Join(words[:n], " ")
 	if !hasDigitOrValue(head) {
-		return s
+		return s, ""
 	}
 	last := head[len(head)-1]
 	if !isDigit(last) && last != '}' && last != ')' && last != '%' && !isLetter(last) {
-		return s
+		return s, ""
 	}
 	if isLetter(last) && !strings.HasSuffix(head, `\pi`) {
-		return s
+		return s, ""
 	}
-	return head
+	return head, strings.Join(words[n:], " ")
 }
 
 func isUnitWord(w string) bool {
 	w = strings.TrimSuffix(w, ".")
-	for _, p := range []string{"^2", "^3", "^{2}", "^{3}"} {
-		w = strings.TrimSuffix(w, p)
+	if k := strings.IndexByte(w, '^'); k > 0 && isPowerSuffix(w[k:]) {
+		w = w[:k]
 	}
 	if w == "" {
 		return false
@@ -487,9 +661,10 @@ func isUnitWord(w string) bool {
 	return true
 }
 
-// dropShortLHS removes "x =" style left sides: a single name (letters, an
-// optional subscript or prime, or a Greek command) before the only "=".
-func dropShortLHS(s string) string {
+// dropShortLHS removes a label before the only "=" ("x =", "f(x) =",
+// "(p,q) =", "AB =") and returns it; "x \in" and "n \to" are dropped
+// without a label.
+func dropShortLHS(s string) (string, string) {
 	// x \in S, n \to ...
 	if len(s) > 2 && isLetter(s[0]) {
 		j := 1
@@ -498,22 +673,52 @@ func dropShortLHS(s string) string {
 		}
 		for _, p := range []string{`\in`, `\to`} {
 			if strings.HasPrefix(s[j:], p) && cmdAt(s, j, p) {
-				return strings.TrimSpace(s[j+len(p):])
+				return strings.TrimSpace(s[j+len(p):]), ""
 			}
 		}
 	}
 	eq := strings.IndexByte(s, '=')
 	if eq < 0 || strings.IndexByte(s[eq+1:], '=') >= 0 {
-		return s
+		return s, ""
 	}
 	lhs := strings.TrimSpace(s[:eq])
 	if eq > 0 && (s[eq-1] == '<' || s[eq-1] == '>' || s[eq-1] == '!') {
-		return s
+		return s, ""
 	}
-	if isName(lhs) {
-		return strings.TrimSpace(s[eq+1:])
+	rhs := strings.TrimSpace(s[eq+1:])
+	if rhs == "" || strings.ContainsAny(rhs, "<>") {
+		return s, ""
 	}
-	return s
+	if isLabel(lhs) {
+		return rhs, lhs
+	}
+	return s, ""
+}
+
+// isLabel reports whether s names the answer: a short name (x, AB, a_1,
+// \theta), a function f(x) of names, or a tuple of names (p,q).
+func isLabel(s string) bool {
+	s = strings.TrimSpace(s)
+	switch s {
+	case `\pi`, "e", "i", `\infty`:
+		return false // constants, not names
+	}
+	if isName(s) {
+		return true
+	}
+	if len(s) < 3 || s[len(s)-1] != ')' {
+		return false
+	}
+	open := strings.IndexByte(s, '(')
+	if open < 0 || (open > 0 && !isName(strings.TrimSpace(s[:open]))) {
+		return false
+	}
+	for _, a := range strings.Split(s[open+1:len(s)-1], ",") {
+		if !isName(strings.TrimSpace(a)) {
+			return false
+		}
+	}
+	return true
 }
 
 // isName reports whether s is a short name: x, AB, y', a_1, x_{12}, \theta.
@@ -609,15 +814,22 @@ func mixedNumber(s string) string {
 	}
 	whole, frac := s[:sp], s[sp+1:]
 	w := whole
-	if w[0] == '-' {
+	if w[0] == '-' || w[0] == '+' {
 		w = w[1:]
 	}
 	if !allDigits(w) {
 		return s
 	}
+	pct := ""
+	if strings.HasSuffix(frac, "%") {
+		frac, pct = frac[:len(frac)-1], "%"
+	}
 	sl := strings.IndexByte(frac, '/')
 	if sl <= 0 || !allDigits(frac[:sl]) || !allDigits(frac[sl+1:]) {
 		return s
+	}
+	if pct != "" {
+		return "(" + whole + `\frac{` + frac[:sl] + "}{" + frac[sl+1:] + "})%"
 	}
 	return whole + `\frac{` + frac[:sl] + "}{" + frac[sl+1:] + "}"
 }
@@ -732,6 +944,10 @@ func removeSpaces(s string) string {
 			}
 			if inCmd && j < len(s) && isLetter(s[j]) {
 				b.WriteByte(' ')
+			} else if i > 0 && j < len(s) && isDigit(s[j]) && (isDigit(s[i-1]) || s[i-1] == ',' && i > 1 && isDigit(s[i-2])) {
+				// "1 000" is not a number and "32, 349" is a list, not
+				// 32349: keep one space between digits
+				b.WriteByte(' ')
 			}
 			i = j - 1
 			inCmd = false
@@ -845,6 +1061,26 @@ func trailingZeros(s string) string {
 	return b.String()
 }
 
+// singleBraces writes ^{2} and _{1} as ^2 and _1: braces around one digit
+// or letter change nothing.
+func singleBraces(s string) string {
+	if !strings.Contains(s, "^{") && !strings.Contains(s, "_{") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if (s[i] == '^' || s[i] == '_') && i+3 < len(s) && s[i+1] == '{' && s[i+3] == '}' && (isDigit(s[i+2]) || isLetter(s[i+2])) &&
+			!(i > 0 && s[i-1] == '\\') {
+			b.WriteByte(s[i])
+			b.WriteByte(s[i+2])
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 // stripOuterBraces removes braces around the whole answer: {5} → 5, when the
 // inside holds no top-level comma (a set).
 func stripOuterBraces(s string) string {
@@ -863,10 +1099,6 @@ func topLevelIndex(s string, c byte) int {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
-		case '\\':
-			if i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '}') {
-				i++
-			}
 		case '(', '[', '{':
 			depth++
 		case ')', ']', '}':

@@ -45,6 +45,18 @@ type val struct {
 	rhs   *node
 	rel   string
 	lvars []string
+	// chain is a relation chain a < x \le b: the sides and the relations
+	// between them (vRel with more than one relation).
+	chain []*node
+	rels  []string
+	// decAlt is the value of a two-item list read with a decimal comma
+	// (1,22 = 1.22): used only against a single number.
+	decAlt *val
+	// full is the whole canonical answer (with label and unit); label
+	// and unit are set when the answer has them.
+	full  string
+	label string
+	unit  *unit
 }
 
 // Answer is a parsed, normalised final answer, ready to compare. Parse it
@@ -58,6 +70,9 @@ func (a *Answer) Norm() string {
 	if a == nil || a.v == nil {
 		return ""
 	}
+	if a.v.full != "" {
+		return a.v.full
+	}
 	return a.v.norm
 }
 
@@ -66,13 +81,28 @@ func (a *Answer) Empty() bool { return a == nil || a.v == nil || a.v.k == vEmpty
 
 // Parse normalises s and parses it.
 func Parse(s string) *Answer {
-	return &Answer{v: parseNorm(Normalize(s), 0)}
+	return &Answer{v: parseText(s)}
+}
+
+// parseText normalises and parses an answer with its label and unit.
+func parseText(s string) *val {
+	p := normalizeParts(s)
+	v := parseNorm(p.value, 0)
+	v.full = p.full()
+	if v.k == vEmpty {
+		return v
+	}
+	v.label = p.label
+	if p.unit != "" {
+		v.unit = parseUnit(p.unit)
+	}
+	return v
 }
 
 // ParseFloat makes an answer from a float value (a float column): it is
 // never treated as an exact integer.
 func ParseFloat(f float64) *Answer {
-	v := parseNorm(Normalize(strconv.FormatFloat(f, 'g', -1, 64)), 0)
+	v := parseText(strconv.FormatFloat(f, 'g', -1, 64))
 	v.dec = true
 	return &Answer{v: v}
 }
@@ -104,9 +134,9 @@ func fromJSON(x any, depth int) *val {
 	case nil:
 		return &val{k: vEmpty}
 	case string:
-		return parseNorm(Normalize(t), 0)
+		return parseText(t)
 	case json.Number:
-		return parseNorm(Normalize(string(t)), 0)
+		return parseText(string(t))
 	case float64:
 		return ParseFloat(t).v
 	case int:
@@ -150,6 +180,36 @@ func parseNorm(s string, depth int) *val {
 	if strings.HasPrefix(s, `\begin{pmatrix}`) && strings.HasSuffix(s, `\end{pmatrix}`) {
 		return parseMatrix(v, s[len(`\begin{pmatrix}`):len(s)-len(`\end{pmatrix}`)], depth)
 	}
+	if strings.HasPrefix(s, `\{`) && strings.HasSuffix(s, `\}`) && setEnclosed(s) {
+		// an explicit set
+		v.k, v.open, v.close = vSeq, brSet, brSet
+		inner := strings.TrimSpace(s[2 : len(s)-2])
+		if inner == "" {
+			return v
+		}
+		for _, p := range splitTop(inner, ",") {
+			v.items = append(v.items, parseItem(p, depth))
+		}
+		return v
+	}
+	if s == `\emptyset` || s == "{}" {
+		v.k, v.open, v.close = vSeq, brSet, brSet
+		return v
+	}
+	if i := indexCmd(s, `\pm`); i >= 0 || indexCmd(s, `\mp`) >= 0 {
+		// a \pm b is the set {a + b, a - b}
+		if i < 0 {
+			i = indexCmd(s, `\mp`)
+		}
+		if topLevelIndex(s, ',') < 0 && findTopCmd(s, i) {
+			rest := s[i+3:]
+			if indexCmd(rest, `\pm`) < 0 && indexCmd(rest, `\mp`) < 0 {
+				v.k, v.open, v.close = vSeq, brSet, brSet
+				v.items = []*val{parseNorm(s[:i]+"+"+rest, depth+1), parseNorm(s[:i]+"-"+rest, depth+1)}
+				return v
+			}
+		}
+	}
 	if strings.Contains(s, `\cup`) {
 		parts := splitTop(s, `\cup`)
 		if len(parts) > 1 {
@@ -170,6 +230,10 @@ func parseNorm(s string, depth int) *val {
 				v.k = vBad
 				return v
 			}
+			if v.open == '{' {
+				// bare braces only group: {1,3} is the list 1, 3
+				v.open, v.close = brBare, brBare
+			}
 			for _, p := range parts {
 				v.items = append(v.items, parseItem(p, depth))
 			}
@@ -183,18 +247,39 @@ func parseNorm(s string, depth int) *val {
 			for _, p := range parts {
 				v.items = append(v.items, parseItem(p, depth))
 			}
+			if len(parts) == 2 && decimalCommaDigits(parts[0], parts[1]) {
+				v.decAlt = parseNorm(parts[0]+"."+parts[1], depth+1)
+			}
 			return v
 		}
 	}
 	if rel, i, w := findRelation(s); rel != "" {
-		l, lv := parseExpr(s[:i])
-		r, rv := parseExpr(s[i+w:])
-		if l == nil || r == nil || strings.ContainsAny(s[i+w:], "<>=") {
+		// a relation or a chain of relations: a < x \le b
+		var sides []*node
+		var rels []string
+		var vars []string
+		rest := s
+		for rel != "" {
+			n, nv := parseExpr(rest[:i])
+			if n == nil {
+				v.k = vBad
+				return v
+			}
+			sides, rels, vars = append(sides, n), append(rels, rel), union(vars, nv)
+			rest = rest[i+w:]
+			rel, i, w = findRelation(rest)
+		}
+		n, nv := parseExpr(rest)
+		if n == nil || strings.IndexByte(rest, '=') >= 0 && !strings.Contains(rest, "<=") && !strings.Contains(rest, ">=") {
 			v.k = vBad
 			return v
 		}
-		v.k, v.lhs, v.rhs, v.rel = vRel, l, r, rel
-		v.lvars = union(lv, rv)
+		sides, vars = append(sides, n), union(vars, nv)
+		v.k, v.lhs, v.rhs, v.rel = vRel, sides[0], sides[1], rels[0]
+		v.lvars = vars
+		if len(rels) > 1 {
+			v.chain, v.rels = sides, rels
+		}
 		return v
 	}
 	if i := strings.IndexByte(s, '='); i >= 0 {
@@ -210,6 +295,10 @@ func parseNorm(s string, depth int) *val {
 		}
 		v.k, v.lhs, v.rhs = vEq, l, r
 		v.lvars = union(lv, rv)
+		return v
+	}
+	if textWords[strings.ToLower(s)] {
+		v.k = vText
 		return v
 	}
 	n, vars := parseExpr(s)
@@ -229,7 +318,51 @@ func parseNorm(s string, depth int) *val {
 
 // parseItem parses one element of a sequence, dropping a "x=" left side.
 func parseItem(s string, depth int) *val {
-	return parseNorm(dropShortLHS(s), depth+1)
+	t, _ := dropShortLHS(s)
+	return parseNorm(strings.TrimSpace(t), depth+1)
+}
+
+// setEnclosed reports whether the \{ at the start of s closes at its end.
+func setEnclosed(s string) bool {
+	depth := 0
+	for i := 0; i < len(s)-1; i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		switch s[i+1] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 && i+2 != len(s) {
+				return false
+			}
+		}
+		i++
+	}
+	return depth == 0
+}
+
+// findTopCmd reports whether the command at s[i] is outside brackets.
+func findTopCmd(s string, i int) bool {
+	depth := 0
+	for j := 0; j < i; j++ {
+		switch s[j] {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return depth == 0
+}
+
+// decimalCommaDigits reports whether a,b is a number with a decimal comma:
+// an integer, a comma without a space, and digits that are not exactly
+// three (1,22 and 1000,99; 1,500 is a thousands separator).
+func decimalCommaDigits(a, b string) bool {
+	a = strings.TrimPrefix(a, "-")
+	return allDigits(a) && allDigits(b) && len(b) != 3
 }
 
 func parseMatrix(v *val, body string, depth int) *val {
@@ -328,6 +461,10 @@ func findRelation(s string) (rel string, at, width int) {
 	}
 	return "", 0, 0
 }
+
+// textWords are short words that must never be read as products of
+// variables (no = n*o).
+var textWords = map[string]bool{"no": true, "yes": true, "not": true, "none": true, "neither": true, "both": true}
 
 // isWords reports whether s is plain text: letters, spaces and light
 // punctuation, without digits or LaTeX.
