@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -37,8 +38,15 @@ func (vb *ValueBuilder) Len() int { return vb.b.Len() }
 func (vb *ValueBuilder) AppendNull() { vb.b.AppendNull() }
 
 // Append appends v; it returns an error (and appends nothing) when v does not
-// fit the column's type.
-func (vb *ValueBuilder) Append(v any) error {
+// fit the column's type exactly: a float with a fraction, or an integer
+// beyond int64, for an int column; an integer that no float64 holds exactly
+// for a float column; a non-finite float anywhere (a *NonFiniteError).
+// Objects in json columns are written with sorted keys.
+func (vb *ValueBuilder) Append(v any) error { return vb.AppendOrdered(v, nil) }
+
+// AppendOrdered is Append that writes JSON objects decoded with ko in their
+// original key order.
+func (vb *ValueBuilder) AppendOrdered(v any, ko *KeyOrder) error {
 	if v == nil {
 		vb.b.AppendNull()
 		return nil
@@ -49,7 +57,11 @@ func (vb *ValueBuilder) Append(v any) error {
 			vb.b.(*array.StringBuilder).Append(string(s))
 			return nil
 		}
-		vb.buf = AppendJSONValue(vb.buf[:0], v)
+		var err error
+		vb.buf, err = EncodeJSONValue(vb.buf[:0], v, ko)
+		if err != nil {
+			return err
+		}
 		vb.b.(*array.StringBuilder).Append(string(vb.buf))
 		return nil
 	case TypeString:
@@ -62,6 +74,9 @@ func (vb *ValueBuilder) Append(v any) error {
 	case TypeInt:
 		n, ok := asInt(v)
 		if !ok {
+			if f, isF := v.(float64); isF && (math.IsNaN(f) || math.IsInf(f, 0)) {
+				return &NonFiniteError{f}
+			}
 			return fmt.Errorf("want an int, got %s", describe(v))
 		}
 		vb.b.(*array.Int64Builder).Append(n)
@@ -70,6 +85,9 @@ func (vb *ValueBuilder) Append(v any) error {
 		f, ok := asFloat(v)
 		if !ok {
 			return fmt.Errorf("want a float, got %s", describe(v))
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return &NonFiniteError{f}
 		}
 		vb.b.(*array.Float64Builder).Append(f)
 		return nil
@@ -106,8 +124,13 @@ func asInt(v any) (int64, bool) {
 		}
 		return int64(t), true
 	case float64:
-		if t == math.Trunc(t) && math.Abs(t) < 1<<63 {
+		// an integral float is the same number; 2^63 itself does not fit
+		if t == math.Trunc(t) && t >= -(1<<63) && t < 1<<63 {
 			return int64(t), true
+		}
+	case *big.Int:
+		if t.IsInt64() {
+			return t.Int64(), true
 		}
 	case json.Number:
 		n, err := t.Int64()
@@ -116,6 +139,7 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
+// asFloat converts numbers that a float64 holds exactly.
 func asFloat(v any) (float64, bool) {
 	switch t := v.(type) {
 	case float64:
@@ -123,14 +147,30 @@ func asFloat(v any) (float64, bool) {
 	case float32:
 		return float64(t), true
 	case int:
-		return float64(t), true
+		return exactFloat(int64(t))
 	case int64:
-		return float64(t), true
+		return exactFloat(t)
 	case json.Number:
+		if NumberIsInt(string(t)) {
+			n, err := t.Int64()
+			if err != nil {
+				return 0, false
+			}
+			return exactFloat(n)
+		}
 		f, err := t.Float64()
 		return f, err == nil
 	}
 	return 0, false
+}
+
+// exactFloat returns n as a float64 when that is the same number.
+func exactFloat(n int64) (float64, bool) {
+	f := float64(n)
+	if f >= 1<<63 || int64(f) != n {
+		return 0, false
+	}
+	return f, true
 }
 
 func describe(v any) string {
@@ -144,6 +184,8 @@ func describe(v any) string {
 		return "float " + strconv.FormatFloat(t, 'g', -1, 64)
 	case int, int64:
 		return fmt.Sprintf("int %d", t)
+	case *big.Int:
+		return "int " + t.String()
 	case bool:
 		return fmt.Sprintf("bool %v", t)
 	case map[string]any:
@@ -152,32 +194,4 @@ func describe(v any) string {
 		return "a list"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-// AppendJSONValue appends a Go value (as produced by Value or json.Unmarshal)
-// as JSON. Map keys are sorted, as encoding/json does.
-func AppendJSONValue(buf []byte, v any) []byte {
-	switch t := v.(type) {
-	case nil:
-		return append(buf, "null"...)
-	case string:
-		return AppendJSONString(buf, t)
-	case bool:
-		return strconv.AppendBool(buf, t)
-	case int:
-		return strconv.AppendInt(buf, int64(t), 10)
-	case int64:
-		return strconv.AppendInt(buf, t, 10)
-	case float64:
-		return AppendJSONFloat(buf, t)
-	case json.Number:
-		return append(buf, t...)
-	case json.RawMessage:
-		return append(buf, t...)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return AppendJSONString(buf, fmt.Sprint(v))
-	}
-	return append(buf, b...)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"unicode/utf8"
 
@@ -86,8 +87,14 @@ func TypeName(f arrow.Field) string {
 
 // Value returns row i of arr as a plain Go value: string, int, float64, bool,
 // nil, or for JSON columns and nested Arrow types the decoded JSON value
-// (map[string]any, []any, float64 or int, ...).
+// (map[string]any, []any, int, *big.Int, float64, ...; see DecodeJSON).
 func Value(f arrow.Field, arr arrow.Array, i int) any {
+	return ValueOrdered(f, arr, i, nil)
+}
+
+// ValueOrdered is Value that records the key order of decoded JSON objects
+// in ko (which may be nil).
+func ValueOrdered(f arrow.Field, arr arrow.Array, i int, ko *KeyOrder) any {
 	if arr.IsNull(i) {
 		return nil
 	}
@@ -95,7 +102,7 @@ func Value(f arrow.Field, arr arrow.Array, i int) any {
 	case *array.String:
 		s := a.Value(i)
 		if IsJSON(f) {
-			return DecodeJSON(s)
+			return DecodeJSONOrdered(s, ko)
 		}
 		return s
 	case *array.LargeString:
@@ -109,6 +116,9 @@ func Value(f arrow.Field, arr arrow.Array, i int) any {
 	case *array.Int8:
 		return int(a.Value(i))
 	case *array.Uint64:
+		if v := a.Value(i); v > math.MaxInt64 {
+			return new(big.Int).SetUint64(v)
+		}
 		return int(a.Value(i))
 	case *array.Uint32:
 		return int(a.Value(i))
@@ -127,36 +137,7 @@ func Value(f arrow.Field, arr arrow.Array, i int) any {
 	if err != nil {
 		return arr.ValueStr(i)
 	}
-	return DecodeJSON(string(b))
-}
-
-// DecodeJSON decodes JSON text, keeping integers as int where they fit; text
-// that is not JSON is returned as the string itself.
-func DecodeJSON(s string) any {
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return s
-	}
-	return intsFromFloats(v)
-}
-
-func intsFromFloats(v any) any {
-	switch t := v.(type) {
-	case float64:
-		if t == math.Trunc(t) && math.Abs(t) < 1<<53 {
-			return int(t)
-		}
-		return t
-	case []any:
-		for i := range t {
-			t[i] = intsFromFloats(t[i])
-		}
-	case map[string]any:
-		for k := range t {
-			t[k] = intsFromFloats(t[k])
-		}
-	}
-	return v
+	return DecodeJSONOrdered(string(b), ko)
 }
 
 // Row returns row i as a map of column name to Value.
@@ -216,28 +197,6 @@ func AppendCellJSON(buf []byte, f arrow.Field, arr arrow.Array, i int) []byte {
 		return AppendJSONString(buf, arr.ValueStr(i))
 	}
 	return append(buf, b...)
-}
-
-// AppendJSONFloat formats like encoding/json; NaN and infinities become null.
-func AppendJSONFloat(buf []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(buf, "null"...)
-	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	start := len(buf)
-	buf = strconv.AppendFloat(buf, f, format, -1, 64)
-	if format == 'e' {
-		n := len(buf)
-		if n-start >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
-			buf[n-2] = buf[n-1]
-			buf = buf[:n-1]
-		}
-	}
-	return buf
 }
 
 const hexDigits = "0123456789abcdef"

@@ -64,7 +64,7 @@ func CompileExpr(p PlanContext, field, src string, in *arrow.Schema, asBool bool
 		return nil
 	}
 	env := ExprEnv(in)
-	opts := []expr.Option{expr.Env(env)}
+	opts := append([]expr.Option{expr.Env(env)}, exprNumOptions()...)
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -144,6 +144,7 @@ func (e *Expression) ColumnType() string {
 // concurrent use: make one per goroutine.
 type Evaluator struct {
 	e      *Expression
+	ko     KeyOrder
 	vm     vm.VM
 	env    map[string]any
 	fields []arrow.Field
@@ -172,12 +173,19 @@ func (ev *Evaluator) Bind(rec arrow.Record) error {
 }
 
 // Eval evaluates the expression on row i of the bound record.
+// JSON values are decoded exactly (see DecodeJSON); the key order of their
+// objects stays known to KeyOrder until the next Eval.
 func (ev *Evaluator) Eval(i int) (any, error) {
+	ev.ko.Reset()
 	for k, name := range ev.e.Columns {
-		ev.env[name] = Value(ev.fields[k], ev.cols[k], i)
+		ev.env[name] = ValueOrdered(ev.fields[k], ev.cols[k], i, &ev.ko)
 	}
 	return ev.vm.Run(ev.e.Program, ev.env)
 }
+
+// KeyOrder returns the key order of the objects decoded by the last Eval,
+// for ValueBuilder.AppendOrdered.
+func (ev *Evaluator) KeyOrder() *KeyOrder { return &ev.ko }
 
 // closest returns the candidate within a plausible typo of s, or "".
 func closest(s string, cands []string) string {

@@ -107,16 +107,18 @@ func Record(t testing.TB, alloc memory.Allocator, sc *arrow.Schema, jsonl string
 		defer bs[i].Release()
 	}
 	rows := 0
+	var ko op.KeyOrder
 	for ln, line := range strings.Split(jsonl, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		v, ok := op.DecodeJSON(line).(map[string]any)
+		ko.Reset()
+		v, ok := op.DecodeJSONOrdered(line, &ko).(map[string]any)
 		if !ok {
 			t.Fatalf("optest.Record: line %d is not a JSON object: %s", ln+1, line)
 		}
 		for i, f := range sc.Fields() {
-			if err := bs[i].Append(v[f.Name]); err != nil {
+			if err := bs[i].AppendOrdered(v[f.Name], &ko); err != nil {
 				t.Fatalf("optest.Record: line %d column %s: %v", ln+1, f.Name, err)
 			}
 		}

@@ -85,7 +85,7 @@ func TestMap(t *testing.T) {
 	if len(res.Rows) != 3 || len(res.Rejects) != 1 || res.Rejects[0].Row != 3 || res.Rejects[0].Reason != "map failed" {
 		t.Fatalf("rows=%v rejects=%+v", res.Rows, res.Rejects)
 	}
-	if res.Rows[0] != `{"id":101,"code":"print(1)","status":"ok","score":0.5,"n":8,"double":1,"tag":"xok"}` {
+	if res.Rows[0] != `{"id":101,"code":"print(1)","status":"ok","score":0.5,"n":8,"double":1.0,"tag":"xok"}` {
 		t.Fatalf("row 0 = %s", res.Rows[0])
 	}
 }

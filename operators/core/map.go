@@ -119,7 +119,7 @@ func (m *Map) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 			}
 			v, err := evs[k].Eval(i)
 			if err == nil {
-				err = builders[k].Append(v)
+				err = builders[k].AppendOrdered(v, evs[k].KeyOrder())
 			}
 			if err != nil {
 				failed = true

@@ -59,7 +59,7 @@ func rejects(out optest.Output) []rej {
 
 var seedRows = []string{
 	`{"id":1,"question":"What is 2+2?","answer":4,"score":0.5,"ok":true,"tags":["math","easy"],"meta":{"src":"gsm8k","n":1}}`,
-	`{"id":2,"question":"Sort [3,1,2]","answer":null,"score":1,"ok":false,"tags":[],"meta":{"src":"code"}}`,
+	`{"id":2,"question":"Sort [3,1,2]","answer":null,"score":1.0,"ok":false,"tags":[],"meta":{"src":"code"}}`,
 	`{"id":5,"question":"Unicode ✓ \"quoted\"\nnewline","answer":5,"score":2.5,"ok":false,"tags":["x"],"meta":{"src":"mix","deep":{"a":[1,2.5,null]}}}`,
 }
 
@@ -131,7 +131,7 @@ columns:
 			schema: "id:int question:string answer:int score:float ok:bool",
 			rows: []string{
 				`{"id":1,"question":"What is 2+2?","answer":4,"score":0.5,"ok":true}`,
-				`{"id":2,"question":"Sort [3,1,2]","answer":null,"score":1,"ok":false}`,
+				`{"id":2,"question":"Sort [3,1,2]","answer":null,"score":1.0,"ok":false}`,
 				`{"id":6,"question":"multi\nline","answer":6,"score":2.5,"ok":false}`,
 			},
 			rejects: []rej{
@@ -155,7 +155,7 @@ columns:
 			name:   "parquet declared subset",
 			cfg:    "path: " + fixture(t, "seeds.parquet") + "\ncolumns:\n  - {name: score, type: float}\n  - {name: answer, type: float}\n  - {name: tags, type: json}",
 			schema: "score:float answer:float tags:json",
-			rows:   []string{`{"score":0.5,"answer":4,"tags":["math","easy"]}`, `{"score":1,"answer":null,"tags":[]}`, `{"score":2.5,"answer":5,"tags":["x"]}`},
+			rows:   []string{`{"score":0.5,"answer":4.0,"tags":["math","easy"]}`, `{"score":1.0,"answer":null,"tags":[]}`, `{"score":2.5,"answer":5.0,"tags":["x"]}`},
 		},
 		{
 			name:   "hf save_to_disk folder",

@@ -29,8 +29,8 @@ const batch1 = `{"id": 1, "text": "a \"quoted\"\nline ✓", "score": 0.5, "ok": 
 const batch2 = `{"id": 3, "text": "", "score": 3, "ok": null, "meta": "plain"}`
 
 var wantJSONL = `{"id":1,"text":"a \"quoted\"\nline ✓","score":0.5,"ok":true,"meta":{"k":[1,2]}}
-{"id":2,"text":null,"score":1e-7,"ok":false,"meta":null}
-{"id":3,"text":"","score":3,"ok":null,"meta":"plain"}
+{"id":2,"text":null,"score":1e-07,"ok":false,"meta":null}
+{"id":3,"text":"","score":3.0,"ok":null,"meta":"plain"}
 `
 
 // run writes batch1 and batch2 through a write step and returns its output rows.
