@@ -90,9 +90,9 @@ func evalSchema() []string {
 }
 
 var wantEval = []string{
-	`{"bench":"math","subject":"algebra","rows":3,"right":2,"tokens":60,"mean_tokens":20,"lo":10,"hi":2,"pass1":0.6666666666666666,"pass2":1}`,
-	`{"bench":"math","subject":"geometry","rows":2,"right":1,"tokens":10,"mean_tokens":5,"lo":3,"hi":null,"pass1":0.5,"pass2":1}`,
-	`{"bench":"gsm","subject":null,"rows":1,"right":0,"tokens":5,"mean_tokens":5,"lo":5,"hi":4,"pass1":0,"pass2":null}`,
+	`{"bench":"math","subject":"algebra","rows":3,"right":2,"tokens":60,"mean_tokens":20.0,"lo":10,"hi":2.0,"pass1":0.6666666666666666,"pass2":1.0}`,
+	`{"bench":"math","subject":"geometry","rows":2,"right":1,"tokens":10,"mean_tokens":5.0,"lo":3,"hi":null,"pass1":0.5,"pass2":1.0}`,
+	`{"bench":"gsm","subject":null,"rows":1,"right":0,"tokens":5,"mean_tokens":5.0,"lo":5,"hi":4.0,"pass1":0.0,"pass2":null}`,
 }
 
 func TestAggregateGroups(t *testing.T) {
@@ -173,9 +173,9 @@ metrics:
 	defer r1.Release()
 	res := optest.Run(t, p, mem, nil, r1)
 	want := []string{
-		`{"pid":"p1","n":3,"pass1":0.6666666666666666,"pass2":1}`,
-		`{"pid":"p2","n":2,"pass1":0.5,"pass2":1}`,
-		`{"pid":"p3","n":1,"pass1":0,"pass2":null}`,
+		`{"pid":"p1","n":3,"pass1":0.6666666666666666,"pass2":1.0}`,
+		`{"pid":"p2","n":2,"pass1":0.5,"pass2":1.0}`,
+		`{"pid":"p3","n":1,"pass1":0.0,"pass2":null}`,
 	}
 	if strings.Join(res.Rows, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("per problem:\n%s", strings.Join(res.Rows, "\n"))
@@ -184,7 +184,7 @@ metrics:
 	r2 := optest.Record(t, mem, mid, strings.Join(want, "\n"))
 	defer r2.Release()
 	res2 := optest.Run(t, q, mem, nil, r2)
-	if len(res2.Rows) != 1 || res2.Rows[0] != `{"problems":3,"pass1":0.38888888888888884,"pass2":1}` {
+	if len(res2.Rows) != 1 || res2.Rows[0] != `{"problems":3,"pass1":0.38888888888888884,"pass2":1.0}` {
 		t.Errorf("overall: %v", res2.Rows)
 	}
 	// no rows: no group, no output row
