@@ -24,6 +24,7 @@ package checkpoint
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,10 @@ import (
 type Store struct {
 	Dir  string
 	lock *os.File
+
+	keyOnce sync.Once
+	key     []byte
+	keyErr  error
 }
 
 // Open opens (creating) a run folder and locks it against concurrent runs.
@@ -75,6 +80,39 @@ func Open(dir string, fresh bool) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SecretKey returns the run folder's secret key (32 random bytes in
+// secret.key, readable by its owner only), creating it on first use. Step
+// fingerprints cover secrets (values from the environment) by an HMAC with
+// this key, so that no file in the folder holds or reveals them. It
+// survives --fresh.
+func (s *Store) SecretKey() ([]byte, error) {
+	s.keyOnce.Do(func() {
+		path := filepath.Join(s.Dir, "secret.key")
+		if b, err := os.ReadFile(path); err == nil && len(b) == secretKeyLen {
+			s.key = b
+			return
+		}
+		k := make([]byte, secretKeyLen)
+		if _, err := rand.Read(k); err != nil {
+			s.keyErr = fmt.Errorf("making the run folder's secret key: %w", err)
+			return
+		}
+		tmp := path + ".tmp"
+		err := os.WriteFile(tmp, k, 0o600)
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			s.keyErr = fmt.Errorf("writing the run folder's secret key: %w", err)
+			return
+		}
+		s.key = k
+	})
+	return s.key, s.keyErr
+}
+
+const secretKeyLen = 32
 
 // Close releases the lock.
 func (s *Store) Close() error {

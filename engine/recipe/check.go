@@ -112,9 +112,10 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 	if v.Kind == yaml.AliasNode && v.Alias != nil {
 		v = v.Alias
 	}
+	from := c.p.origin(v) // " from ${env:NAME}" for interpolated values
 	scalar := func() bool {
 		if v.Kind != yaml.ScalarNode {
-			c.p.errorf(v, "%s: want a %s, got %s", c.label(path), f.Kind, kindName(v))
+			c.p.errorf(v, "%s: want a %s, got %s%s", c.label(path), f.Kind, kindName(v), from)
 			return false
 		}
 		return true
@@ -128,7 +129,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 		}
 		n, err := strconv.ParseInt(v.Value, 0, 64)
 		if err != nil {
-			c.p.errorf(v, "%s: want an integer, got %q", c.label(path), v.Value)
+			c.p.errorf(v, "%s: want an integer, got %q%s", c.label(path), v.Value, from)
 			return
 		}
 		c.bounds(v, f, path, float64(n), v.Value)
@@ -138,7 +139,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 		}
 		x, err := strconv.ParseFloat(v.Value, 64)
 		if err != nil {
-			c.p.errorf(v, "%s: want a number, got %q", c.label(path), v.Value)
+			c.p.errorf(v, "%s: want a number, got %q%s", c.label(path), v.Value, from)
 			return
 		}
 		c.bounds(v, f, path, x, v.Value)
@@ -148,7 +149,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 		}
 		var b bool
 		if err := v.Decode(&b); err != nil {
-			c.p.errorf(v, "%s: want true or false, got %q", c.label(path), v.Value)
+			c.p.errorf(v, "%s: want true or false, got %q%s", c.label(path), v.Value, from)
 		}
 	case op.Duration:
 		if !scalar() {
@@ -156,7 +157,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 		}
 		d, err := op.ParseDuration(v.Value)
 		if err != nil {
-			c.p.errorf(v, "%s: %v", c.label(path), err)
+			c.p.errorf(v, "%s: %v%s", c.label(path), err, from)
 			return
 		}
 		c.bounds(v, f, path, d.Seconds(), v.Value)
@@ -165,7 +166,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 			return
 		}
 		if _, err := op.ParseSize(v.Value); err != nil {
-			c.p.errorf(v, "%s: %v", c.label(path), err)
+			c.p.errorf(v, "%s: %v%s", c.label(path), err, from)
 		}
 	case op.Enum:
 		if !scalar() {
@@ -173,7 +174,7 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 		}
 		if !contains(f.Enum, v.Value) {
 			c.p.errorHint(v, hintOr(diag.DidYouMean(v.Value, f.Enum), "one of: "+strings.Join(f.Enum, ", ")),
-				"%s: %q is not one of %s", c.label(path), v.Value, strings.Join(f.Enum, ", "))
+				"%s: %q is not one of %s%s", c.label(path), v.Value, strings.Join(f.Enum, ", "), from)
 		}
 	case op.Strings, op.Paths:
 		if v.Kind == yaml.ScalarNode {
@@ -225,10 +226,10 @@ func (c *checker) value(v *yaml.Node, f op.Field, path string) {
 
 func (c *checker) bounds(v *yaml.Node, f op.Field, path string, x float64, text string) {
 	if f.Min != nil && x < *f.Min {
-		c.p.errorf(v, "%s: %s is below the minimum %v", c.label(path), text, *f.Min)
+		c.p.errorf(v, "%s: %s is below the minimum %v%s", c.label(path), text, *f.Min, c.p.origin(v))
 	}
 	if f.Max != nil && x > *f.Max {
-		c.p.errorf(v, "%s: %s is above the maximum %v", c.label(path), text, *f.Max)
+		c.p.errorf(v, "%s: %s is above the maximum %v%s", c.label(path), text, *f.Max, c.p.origin(v))
 	}
 }
 

@@ -27,7 +27,10 @@ func (p *parser) interpolate(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "${") {
 			return
 		}
-		out, changed := p.expand(n)
+		out, safe, changed := p.expand(n)
+		if p.hasEnv(n) {
+			p.raw[n] = safe
+		}
 		if changed {
 			n.Value = out
 			if n.Style == 0 || n.Style == yaml.TaggedStyle {
@@ -37,38 +40,52 @@ func (p *parser) interpolate(n *yaml.Node, path string) {
 	}
 }
 
-func (p *parser) expand(n *yaml.Node) (string, bool) {
+// expand returns n's text interpolated, and the same text with values from
+// the environment left as their references (what may be written).
+func (p *parser) expand(n *yaml.Node) (string, string, bool) {
 	s := n.Value
-	var b strings.Builder
+	var b, safe strings.Builder
 	changed := false
 	for i := 0; i < len(s); {
 		if strings.HasPrefix(s[i:], "$${") {
 			b.WriteString("${")
+			safe.WriteString("$${")
 			i += 3
 			changed = true
 			continue
 		}
 		if !strings.HasPrefix(s[i:], "${") {
 			b.WriteByte(s[i])
+			safe.WriteByte(s[i])
 			i++
 			continue
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			p.diags.Add(diag.Diagnostic{Severity: diag.Error, Pos: p.offsetPos(n, i), Summary: "unclosed ${ in value", Detail: "write $${ for a literal ${"})
-			return s, false
+			return s, s, false
 		}
 		ref := s[i+2 : i+end]
 		val, ok := p.resolve(n, i, ref)
+		if ok {
+			u := use{ref: "${" + ref + "}", env: p.envName(ref), value: val}
+			p.uses[n] = append(p.uses[n], u)
+			if u.env != "" {
+				safe.WriteString(u.ref)
+			} else {
+				safe.WriteString(val)
+			}
+		}
 		if !ok {
 			b.WriteString(s[i : i+end+1])
+			safe.WriteString(s[i : i+end+1])
 		} else {
 			b.WriteString(val)
 			changed = true
 		}
 		i += end + 1
 	}
-	return b.String(), changed
+	return b.String(), safe.String(), changed
 }
 
 func (p *parser) resolve(n *yaml.Node, off int, ref string) (string, bool) {
@@ -94,11 +111,17 @@ func (p *parser) resolve(n *yaml.Node, off int, ref string) (string, bool) {
 			if hasDef {
 				return def, true
 			}
-			return "", true
+			state := "is not set"
+			if ok {
+				state = "is set to an empty value"
+			}
+			p.diags.Add(diag.Diagnostic{Severity: diag.Error, Pos: p.offsetPos(n, off),
+				Summary: "${env:" + name + "}: the environment variable " + name + " " + state,
+				Detail:  "export " + name + "=VALUE, or give a default: ${env:" + name + ":-VALUE} (${env:" + name + ":-} accepts an empty value)"})
+			return "", false
 		}
-		if len(v) >= 6 {
-			r.Secrets = append(r.Secrets, v)
-		}
+		// every value from the environment is a secret, whatever its length
+		r.Secrets = append(r.Secrets, v)
 		return v, true
 	case ref == "run_dir":
 		return p.opts.RunDir, true
@@ -142,3 +165,32 @@ func (p *parser) blockPos(n *yaml.Node, line, col int) diag.Pos {
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
+
+// use is one ${...} reference resolved in a scalar.
+type use struct {
+	ref   string // as written: ${env:NAME}, ${vars.x}
+	env   string // the variable's name for ${env:...}, else ""
+	value string
+}
+
+func (p *parser) envName(ref string) string {
+	if !strings.HasPrefix(ref, "env:") {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(ref, "env:"), ":-")
+	return name
+}
+
+// origin names the references a value came from, for type errors:
+// ` from ${env:CACO_TEMP}`; "" for a value written in the recipe.
+func (p *parser) origin(n *yaml.Node) string {
+	uses := p.uses[n]
+	if len(uses) == 0 {
+		return ""
+	}
+	refs := make([]string, len(uses))
+	for i, u := range uses {
+		refs[i] = u.ref
+	}
+	return " from " + strings.Join(refs, " and ")
+}

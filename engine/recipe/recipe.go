@@ -64,12 +64,16 @@ type Step struct {
 	// Config is the decoded operator config (Spec.New()), defaults applied.
 	Config op.Planner
 	// Canonical is the resolved config as canonical JSON without secret
-	// fields: the config's part of the step fingerprint.
+	// fields, values from the environment shown as ${env:NAME}: the
+	// config's part of the step fingerprint, safe to write.
 	Canonical []byte
-	Pos       diag.Pos // the step's key
-	recipe    *Recipe
-	values    map[string]*yaml.Node
-	given     map[string]bool
+	// Env are the values the step's config took from the environment
+	// (secrets: the fingerprint covers them by an HMAC).
+	Env    []EnvValue
+	Pos    diag.Pos // the step's key
+	recipe *Recipe
+	values map[string]*yaml.Node
+	given  map[string]bool
 }
 
 // Options control interpolation.
@@ -98,7 +102,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse validates recipe text; file names it in diagnostics and locates
 // relative paths.
 func Parse(file string, data []byte, opts Options) (*Recipe, diag.List) {
-	p := &parser{file: file, opts: opts}
+	p := &parser{file: file, opts: opts, uses: map[*yaml.Node][]use{}, raw: map[*yaml.Node]string{}}
 	r := p.parse(data)
 	p.diags.Sort()
 	if p.diags.HasErrors() {
@@ -112,6 +116,10 @@ type parser struct {
 	opts  Options
 	diags diag.List
 	r     *Recipe
+	// uses are the references resolved in each interpolated scalar, raw
+	// its text as written (for scalars with references).
+	uses map[*yaml.Node][]use
+	raw  map[*yaml.Node]string
 }
 
 func (p *parser) pos(n *yaml.Node) diag.Pos {
@@ -137,23 +145,11 @@ func (p *parser) parse(data []byte) *Recipe {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		msg := err.Error()
-		line := 1
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		} else {
-			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
 		if err.Error() == "EOF" {
-			msg = "empty recipe"
+			p.diags.Errorf(diag.Pos{File: p.file, Line: 1, Col: 1}, "YAML syntax error: empty recipe")
+			return r
 		}
-		col := 1
-		if line-1 < len(r.lines) {
-			l := r.lines[line-1]
-			col = len(l) - len(strings.TrimLeft(l, " \t")) + 1
-		}
-		p.diags.Errorf(diag.Pos{File: p.file, Line: line, Col: col}, "YAML syntax error: %s", msg)
+		p.syntaxError(err)
 		return r
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -204,6 +200,64 @@ func (p *parser) parse(data []byte) *Recipe {
 		p.errorf(root, "missing `steps:`")
 	}
 	return r
+}
+
+// syntaxError reports a YAML syntax error at the line where the problem
+// is. yaml v3's messages give the line of the enclosing construct, counted
+// from 0 for parser errors and from 1 for scanner errors, so the line is
+// found instead as the first line at which the text stops parsing: the
+// shortest failing prefix of whole lines (errors that only say the text
+// ended early, such as an unclosed quote, keep yaml's line, where the
+// construct starts).
+func (p *parser) syntaxError(err error) {
+	msg, line := splitYAMLErr(err)
+	lines := p.r.lines
+	if len(lines) <= maxBisectLines {
+		for l := 1; l <= len(lines); l++ {
+			var n yaml.Node
+			perr := yaml.Unmarshal([]byte(strings.Join(lines[:l], "\n")+"\n"), &n)
+			if perr == nil {
+				continue
+			}
+			if m, _ := splitYAMLErr(perr); !strings.Contains(m, "end of stream") {
+				msg, line = m, l
+				break
+			}
+		}
+	}
+	if line < 1 {
+		line = 1
+	}
+	col, hint := 1, ""
+	if line-1 < len(lines) {
+		l := lines[line-1]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		col = len(indent) + 1
+		if i := strings.IndexByte(indent, '\t'); i >= 0 {
+			col = i + 1
+			msg = "a tab character in the indentation"
+			hint = "YAML indents with spaces only: replace the tab with spaces"
+		} else if strings.Contains(msg, "end of stream") {
+			hint = "a quote, [ or { opened here is not closed"
+		} else if strings.Contains(msg, "did not find expected key") {
+			hint = "check this line's indentation against the lines above it"
+		}
+	}
+	p.diags.Add(diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: p.file, Line: line, Col: col},
+		Summary: "YAML syntax error: " + msg, Detail: hint})
+}
+
+// maxBisectLines bounds the recipes whose syntax errors are located by
+// reparsing prefixes (quadratic in the number of lines).
+const maxBisectLines = 5000
+
+func splitYAMLErr(err error) (string, int) {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return m[2], line
+	}
+	return strings.TrimPrefix(msg, "yaml: "), 0
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)

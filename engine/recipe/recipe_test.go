@@ -120,3 +120,71 @@ func TestPeekName(t *testing.T) {
 		t.Error(n)
 	}
 }
+
+func TestEnvInterpolation(t *testing.T) {
+	env := map[string]string{"SET": "v", "EMPTY": "", "TEMP": "hot"}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cases := []struct {
+		name, value, want, err string
+	}{
+		{"set", "${env:SET}", "v", ""},
+		{"unset", "${env:NOPE}", "", `r.yaml:5:14: ${env:NOPE}: the environment variable NOPE is not set`},
+		{"empty", "x${env:EMPTY}", "", `r.yaml:5:15: ${env:EMPTY}: the environment variable EMPTY is set to an empty value`},
+		{"unset with empty default", "${env:NOPE:-}", "", ""},
+		{"empty with default", "${env:EMPTY:-d}", "d", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := "caco: 1\nsteps:\n  a:\n    op: filter\n    where: '\"" + c.value + "\" == \"\"'\n    input: a\n"
+			r, errs := parse(t, text, recipe.Options{Getenv: getenv})
+			if c.err != "" {
+				if !strings.Contains(errs, c.err) {
+					t.Fatalf("got:\n%s\nwant: %s", errs, c.err)
+				}
+				return
+			}
+			if errs != "" {
+				t.Fatal(errs)
+			}
+			if !strings.Contains(string(r.Steps[0].Canonical), `"\"`+c.want+`\" == \"\""`) && !strings.Contains(string(r.Steps[0].Canonical), "${env:") {
+				t.Fatalf("canonical %s", r.Steps[0].Canonical)
+			}
+		})
+	}
+	// a type error names the variable the value came from
+	text := "caco: 1\nmodels:\n  m:\n    model: x\n    base_url: http://127.0.0.1:9/v1\n    temperature: ${env:TEMP}\nsteps:\n  a:\n    op: limit\n    n: ${env:EMPTY:-}\n"
+	_, errs := parse(t, text, recipe.Options{Getenv: getenv})
+	for _, want := range []string{`r.yaml:10:8: step "a" n: want an integer, got "" from ${env:EMPTY:-}`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("got:\n%s\nwant: %s", errs, want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cases := []struct{ secret, in, want string }{
+		{"pa&ss<word>99", `key pa&ss<word>99 used`, `key [redacted] used`},
+		{`quo"te`, `open /d/quo"te.jsonl: denied`, `open /d/[redacted].jsonl: denied`},
+		{`back\slash`, `x=back\slash`, `x=[redacted]`},
+		{"ünï✓", "dir ünï✓/x", "dir [redacted]/x"},
+		{"Q", "writing /runs/Q.jsonl: Quiet exit", "writing /runs/[redacted].jsonl: Quiet exit"},
+		{"7", "step 17 of 7", "step 17 of [redacted]"},
+		{"ab", "abc ab cab", "abc [redacted] cab"},
+	}
+	for _, c := range cases {
+		text := "caco: 1\nsteps:\n  a:\n    op: filter\n    input: a\n    where: '\"${env:S}\" != \"\"'\n"
+		r, errs := parse(t, text, recipe.Options{Getenv: func(string) (string, bool) { return c.secret, true }})
+		if errs != "" {
+			t.Fatal(errs)
+		}
+		if got := r.Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q) with secret %q = %q, want %q", c.in, c.secret, got, c.want)
+		}
+		if strings.Contains(string(r.Steps[0].Canonical), c.secret) || !strings.Contains(string(r.Steps[0].Canonical), `${env:S}`) {
+			t.Errorf("canonical config %s shows the secret %q", r.Steps[0].Canonical, c.secret)
+		}
+		if len(r.Steps[0].Env) != 1 || r.Steps[0].Env[0].Value != c.secret {
+			t.Errorf("step env %+v", r.Steps[0].Env)
+		}
+	}
+}

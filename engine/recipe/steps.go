@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caco-dev/caco/engine/diag"
 	"github.com/caco-dev/caco/engine/op"
@@ -155,8 +157,81 @@ func (p *parser) step(k, v *yaml.Node, index int) *Step {
 		return s
 	}
 	s.Config = cfg
-	s.Canonical = canonical(resolved, spec.Fields)
+	// the fingerprint's config shows values from the environment as the
+	// reference that brought them (${env:NAME}), never their text; the
+	// values themselves enter the fingerprint by an HMAC (see Step.Env)
+	s.Canonical = canonical(withDefaults(p.placeholders(opCfg), spec.Fields, r.Dir), spec.Fields)
+	s.Env = p.envUses(opCfg)
 	return s
+}
+
+// EnvValue is a value a step's config took from the environment.
+type EnvValue struct {
+	Name  string // NAME of ${env:NAME}
+	Value string // a secret: never written anywhere
+}
+
+// placeholders returns a copy of n in which every scalar that took a value
+// from the environment holds its text as written (${env:NAME}) instead.
+func (p *parser) placeholders(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if raw, ok := p.raw[n]; ok && p.hasEnv(n) {
+			c := *n
+			c.Value, c.Tag, c.Style = raw, "!!str", 0
+			return &c
+		}
+		return n
+	case yaml.MappingNode, yaml.SequenceNode, yaml.DocumentNode:
+		c := *n
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, e := range n.Content {
+			c.Content[i] = p.placeholders(e)
+		}
+		return &c
+	}
+	return n
+}
+
+func (p *parser) hasEnv(n *yaml.Node) bool {
+	for _, u := range p.uses[n] {
+		if u.env != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// envUses lists the environment values used below n, sorted by name.
+func (p *parser) envUses(n *yaml.Node) []EnvValue {
+	seen := map[EnvValue]bool{}
+	var out []EnvValue
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		for _, u := range p.uses[n] {
+			if ev := (EnvValue{Name: u.env, Value: u.value}); u.env != "" && !seen[ev] {
+				seen[ev] = true
+				out = append(out, ev)
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out
 }
 
 func cleanYAMLErr(err error) string {
@@ -260,12 +335,52 @@ func (s *Step) PosIn(field string, line, col int) diag.Pos {
 	return diag.Pos{File: s.Pos.File, Line: n.Line + line - 1, Col: col}
 }
 
-// Redact replaces every secret of the recipe in s.
+// Redact replaces every secret of the recipe (api keys, values from the
+// environment) in s with [redacted]. s must be plain text — a log line, an
+// error, a ledger detail — redacted before it is encoded (JSON escaping
+// would hide a secret from it). A short secret (under 6 bytes) is replaced
+// only where it stands as a whole token, so that a 1-character value does
+// not wipe out every such letter of a message.
 func (r *Recipe) Redact(s string) string {
-	for _, sec := range r.Secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
+	if r == nil || len(r.Secrets) == 0 {
+		return s
+	}
+	secrets := append([]string(nil), r.Secrets...)
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			s = redactOne(s, sec)
 		}
 	}
 	return s
 }
+
+const redacted = "[redacted]"
+
+func redactOne(s, sec string) string {
+	if len(sec) >= 6 {
+		return strings.ReplaceAll(s, sec, redacted)
+	}
+	first, _ := utf8.DecodeRuneInString(sec)
+	last, _ := utf8.DecodeLastRuneInString(sec)
+	var b strings.Builder
+	for {
+		i := strings.Index(s, sec)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[i+len(sec):])
+		whole := !(i > 0 && isWord(first) && isWord(before)) && !(i+len(sec) < len(s) && isWord(last) && isWord(after))
+		b.WriteString(s[:i])
+		if whole {
+			b.WriteString(redacted)
+		} else {
+			b.WriteString(sec)
+		}
+		s = s[i+len(sec):]
+	}
+}
+
+func isWord(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -12,10 +12,12 @@ package run
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -162,7 +164,7 @@ func (r *runner) run(ctx context.Context) (st *Stats, err error) {
 		}
 	}()
 	for _, n := range r.p.Nodes {
-		fp, info, err := fingerprint(r.p, n, fps)
+		fp, info, err := fingerprint(r.p, n, fps, r.store.SecretKey)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", n.Name(), err)
 		}
@@ -352,18 +354,42 @@ func plural(n int, one, many string) string {
 // fingerprint hashes what determines a step's output: its operator and
 // version, its resolved config (without secrets), what the operator adds
 // (input files' sizes and times), and its inputs' fingerprints.
-func fingerprint(p *plan.Plan, n *plan.Node, fps map[string]string) (string, checkpoint.StepInfo, error) {
+//
+// Values from the environment are secrets: the config shows them as
+// ${env:NAME}, and they (with what the operator adds, which may hold them,
+// such as a path) enter the hash through an HMAC keyed by the run folder's
+// secret key, never as text a reader of the fingerprint could test guesses
+// against.
+func fingerprint(p *plan.Plan, n *plan.Node, fps map[string]string, key func() ([]byte, error)) (string, checkpoint.StepInfo, error) {
 	s := n.Step
 	h := sha256.New()
 	// a source's index is part of its batches' ids
 	fmt.Fprintf(h, "caco-step-v1\x00%s\x00%s\x00src%d\x00", s.Op, s.Spec.Version, n.SourceIndex)
 	h.Write(s.Canonical)
+	var mac hash.Hash
+	if len(s.Env) > 0 {
+		k, err := key()
+		if err != nil {
+			return "", checkpoint.StepInfo{}, fmt.Errorf("fingerprinting: %w", err)
+		}
+		mac = hmac.New(sha256.New, k)
+		for _, e := range s.Env {
+			fmt.Fprintf(mac, "env\x00%s\x00%d:%s\x00", e.Name, len(e.Value), e.Value)
+		}
+	}
 	if f, ok := s.Config.(op.Fingerprinter); ok {
 		extra, err := f.Fingerprint()
 		if err != nil {
 			return "", checkpoint.StepInfo{}, fmt.Errorf("fingerprinting: %w", err)
 		}
-		fmt.Fprintf(h, "\x00%s", extra)
+		if mac != nil {
+			fmt.Fprintf(mac, "extra\x00%s", extra)
+		} else {
+			fmt.Fprintf(h, "\x00%s", extra)
+		}
+	}
+	if mac != nil {
+		fmt.Fprintf(h, "\x00hmac:%x", mac.Sum(nil))
 	}
 	var inputs []string
 	for _, in := range n.Inputs {
@@ -371,7 +397,7 @@ func fingerprint(p *plan.Plan, n *plan.Node, fps map[string]string) (string, che
 		inputs = append(inputs, in.Name())
 	}
 	fp := hex.EncodeToString(h.Sum(nil))[:32]
-	cfg := []byte(p.Recipe.Redact(string(s.Canonical)))
+	cfg := s.Canonical // secret fields left out, environment values as ${env:NAME}
 	info := checkpoint.StepInfo{Fingerprint: fp, Op: s.Op, Version: s.Spec.Version, Config: cfg, Inputs: inputs}
 	if len(cfg) == 0 {
 		info.Config = nil
