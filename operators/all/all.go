@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/caco-dev/caco/operators/aggregate"
+	_ "github.com/caco-dev/caco/operators/backtranslate"
 	_ "github.com/caco-dev/caco/operators/core"
 	_ "github.com/caco-dev/caco/operators/dedup"
 	_ "github.com/caco-dev/caco/operators/exec"
