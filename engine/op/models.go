@@ -19,6 +19,9 @@ type ModelConfig struct {
 	MaxBackoff Dur    `yaml:"max_backoff" json:"max_backoff"`
 	Replay     string `yaml:"replay" json:"replay,omitempty"`
 	Serve      *Serve `yaml:"serve" json:"serve,omitempty"`
+	// MaxFailed is the error budget for transient failures: a count ("10")
+	// or a fraction ("0.05", "5%"); see generate's max_failed.
+	MaxFailed string `yaml:"max_failed" json:"max_failed,omitempty"`
 }
 
 // Endpoint URLs of a model: Endpoints when set, else BaseURL.
@@ -53,6 +56,7 @@ var ModelFields = []Field{
 	{Name: "retries", Kind: Int, Default: 6, Min: Bound(0), Doc: "Retries on 429, 5xx, timeouts and connection errors, with exponential backoff and jitter; Retry-After is honoured. Other 4xx are never retried."},
 	{Name: "backoff", Kind: Duration, Default: "500ms", Doc: "Delay before the first retry; it doubles with each retry up to max_backoff, with random jitter."},
 	{Name: "max_backoff", Kind: Duration, Default: "30s", Doc: "Longest delay between retries (a longer Retry-After from the server still wins)."},
+	{Name: "max_failed", Kind: String, Doc: "Error budget for requests that fail on transient errors (no connection, timeout, 429, 5xx) after their retries: a count (10) or a fraction (0.05 or 5%) of the last 100 finished requests, checked once 20 have finished. Past it the run stops (exit 1), naming the endpoint, the error and the rows waiting. A step's max_failed wins. Default 5%.", Example: "5%"},
 	{Name: "replay", Kind: Path, Doc: "Serve responses from a recorded JSONL file (see `caco run --record DIR`) instead of HTTP, for offline runs and tests. A request missing from the file fails the run with an error that names it. Used only while the model has no base_url, endpoints or serve: setting a URL points the same recipe at a real server."},
 	{Name: "serve", Kind: Object, Doc: "Start the model server for this run and stop it afterwards (SIGTERM, then SIGKILL after stop_timeout). Its output goes to serve-<model>.log in the run folder.", Fields: []Field{
 		{Name: "command", Kind: Strings, Required: true, Doc: "Command and arguments; ${port} is replaced by the chosen port."},

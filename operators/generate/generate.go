@@ -40,6 +40,7 @@ const (
 	fColumns       = "columns"
 	fKeepTruncated = "keep_truncated"
 	fCache         = "cache"
+	fMaxFailed     = "max_failed"
 	fRole          = "role"
 	fContent       = "content"
 )
@@ -59,7 +60,15 @@ const (
 	ReasonTruncated     = "truncated"
 	ReasonParseError    = "parse_error"
 	ReasonTemplateError = "template_error"
+	// finish_reason content_filter and abort: the server refused or gave
+	// up on the reply
+	ReasonContentFilter = "content_filter"
+	ReasonAborted       = "aborted"
 )
+
+// DeferUnavailable is the op.Deferral reason of rows whose request failed
+// on a transient error after its retries.
+const DeferUnavailable = "llm_unavailable"
 
 // Counter names in the step's stats.
 const (
@@ -108,8 +117,13 @@ func init() {
 			"reply is stored in a response cache (bbolt) in the run folder, or in `caco run --cache DIR`, as it arrives: a " +
 			"resumed or edited run re-sends nothing already answered. `caco run --record DIR` also writes every reply to " +
 			"DIR/<model>.jsonl, a replay file that `replay:` on a model serves without a server.\n\n" +
-			"A request that still fails after the model's retries is rejected with reason \"" + ReasonLLMError + "\"; a reply cut " +
-			"off by max_tokens (finish_reason \"length\") with reason \"" + ReasonTruncated + "\" unless keep_truncated; a reply " +
+			"A request that still fails after the model's retries on a transient error (no connection, a reset, a timeout, 429, " +
+			"5xx) is no verdict about its row: the row waits (its batch is not committed; the run ends with exit 1 and running " +
+			"the same command again sends exactly the unanswered requests). Past the error budget `max_failed` the run stops; a " +
+			"server that never answered fails the run within seconds, naming its URL. A request refused for good (another 4xx, " +
+			"e.g. a prompt that is too long, or a malformed reply) is rejected with reason \"" + ReasonLLMError + "\"; a reply cut " +
+			"off by max_tokens (finish_reason \"length\") with reason \"" + ReasonTruncated + "\" unless keep_truncated; " +
+			"finish_reason content_filter or abort with \"" + ReasonContentFilter + "\" or \"" + ReasonAborted + "\"; a reply " +
 			"that `parse:` cannot read with \"" + ReasonParseError + "\". The detail names the sample and variant. " +
 			"The step's stats count requests, retries, cache hits and misses, and prompt and completion tokens.",
 		Version: "1",
@@ -140,6 +154,9 @@ func init() {
 				"(string, int, float, bool, json); a missing key is null. Without it the parsed object goes to a json column named <output>_json."},
 			{Name: fKeepTruncated, Kind: op.Bool, Default: false, Doc: "Keep replies cut off by max_tokens instead of rejecting them."},
 			{Name: fCache, Kind: op.Bool, Default: true, Doc: "Use the response cache (false: always ask the server, e.g. to draw fresh samples)."},
+			{Name: fMaxFailed, Kind: op.String, Doc: "Error budget for transient failures: a count (10) or a fraction (0.05 or 5%) of the last 100 finished " +
+				"requests, checked once 20 have finished; past it the run stops with exit 1, naming the endpoint, the error and the " +
+				"rows waiting. Unset: the model's max_failed, else " + DefaultMaxFailed + ".", Example: "5%"},
 		},
 		Example: `cot:
   op: generate
@@ -208,6 +225,7 @@ type Generate struct {
 	Columns       yaml.Node         `yaml:"columns"`
 	KeepTruncated bool              `yaml:"keep_truncated"`
 	Cache         bool              `yaml:"cache"`
+	MaxFailed     string            `yaml:"max_failed"`
 
 	plan *plan
 	run  *runState
@@ -229,6 +247,7 @@ type plan struct {
 	jsonRaw    bool // parse: json without columns: → <output>_json
 	added      []arrow.Field
 	out        *arrow.Schema
+	maxFailed  limit
 }
 
 type compiledVariant struct {
@@ -272,6 +291,24 @@ func (g *Generate) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 	pl.api, pl.model = m.API, m.Model
 	if pl.api == "" {
 		pl.api = llm.APIChat
+	}
+	switch {
+	case g.MaxFailed != "":
+		lim, err := parseLimit(g.MaxFailed)
+		if err != nil {
+			p.Errorf(fMaxFailed, "%v", err)
+			ok = false
+		}
+		pl.maxFailed = lim
+	case m.MaxFailed != "":
+		lim, err := parseLimit(m.MaxFailed)
+		if err != nil {
+			p.Errorf(fModel, "model %s: %v", g.Model, err)
+			ok = false
+		}
+		pl.maxFailed = lim
+	default:
+		pl.maxFailed, _ = parseLimit(DefaultMaxFailed)
 	}
 
 	if g.N < 1 {

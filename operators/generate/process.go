@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ type runState struct {
 	record *llm.Recorder // nil: not recording
 	// workers caps the goroutines of one Process call.
 	workers int
+	budget  *budget
 }
 
 // modelHandle is the run-wide client of one model, shared by every step
@@ -131,7 +133,7 @@ func (g *Generate) Open(ctx context.Context, rc op.RunContext) error {
 	if err != nil {
 		return err
 	}
-	st := &runState{model: v.(*modelHandle)}
+	st := &runState{model: v.(*modelHandle), budget: &budget{lim: g.plan.maxFailed}}
 	st.workers = st.model.conc
 	if st.model.replay != nil {
 		st.workers = min(st.workers, 8)
@@ -174,7 +176,7 @@ type job struct {
 	row, variant, sample int
 	req                  *llm.Request
 	resp                 llm.Response
-	err                  error // *llm.Error: rejected
+	err                  *llm.Error // failed: rejected, or deferred when transient
 	// parsed values of the parse columns.
 	parsed []any
 	reject *op.Reject
@@ -255,14 +257,32 @@ func (g *Generate) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 
 	var cnt counters
 	if err := g.runJobs(ctx, jobs, &cnt); err != nil {
+		var be *budgetError
+		if errors.As(err, &be) {
+			rows := map[int]bool{}
+			for _, j := range jobs {
+				if j.err != nil && j.err.Transient {
+					rows[j.row] = true
+				}
+			}
+			be.waiting = g.run.budget.addWaiting(len(rows))
+		}
 		return op.Result{}, err
 	}
 
 	// Classify.
 	var keep []*job
+	var deferred []op.Deferral
+	waits := map[int]bool{}
 	for _, j := range jobs {
 		vname := pl.variants[j.variant].name
 		switch {
+		case j.err != nil && j.err.Transient:
+			if !waits[j.row] {
+				waits[j.row] = true
+				deferred = append(deferred, op.Deferral{Row: j.row, Reason: DeferUnavailable, Detail: g.where(j.sample, vname) + j.err.Error()})
+			}
+			continue
 		case j.err != nil:
 			cnt.failed.Add(1)
 			rejects = append(rejects, op.Reject{Row: j.row, Reason: ReasonLLMError, Detail: g.where(j.sample, vname) + j.err.Error()})
@@ -270,6 +290,14 @@ func (g *Generate) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 		case j.resp.FinishReason == "length" && !g.KeepTruncated:
 			rejects = append(rejects, op.Reject{Row: j.row, Reason: ReasonTruncated,
 				Detail: fmt.Sprintf("%sreply cut off at max_tokens after %d completion tokens: %q", g.where(j.sample, vname), j.resp.CompletionTokens, llm.Shorten(j.resp.Text, 200))})
+			continue
+		case j.resp.FinishReason == "content_filter" || j.resp.FinishReason == "abort":
+			reason := ReasonContentFilter
+			if j.resp.FinishReason == "abort" {
+				reason = ReasonAborted
+			}
+			rejects = append(rejects, op.Reject{Row: j.row, Reason: reason,
+				Detail: fmt.Sprintf("%sfinish_reason %s: %q", g.where(j.sample, vname), j.resp.FinishReason, llm.Shorten(j.resp.Text, 200))})
 			continue
 		}
 		if pl.parseRe != nil || pl.jsonCols != nil {
@@ -282,6 +310,11 @@ func (g *Generate) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 			j.parsed = vals
 		}
 		keep = append(keep, j)
+	}
+	if len(deferred) > 0 {
+		// no verdict for this batch: the engine does not commit it
+		g.run.budget.addWaiting(len(deferred))
+		return op.Result{Deferred: deferred, Counters: cnt.toMap()}, nil
 	}
 	res := op.Result{Rejects: rejects, Counters: cnt.toMap()}
 	if len(keep) == 0 {
@@ -354,14 +387,19 @@ func (g *Generate) render(v *compiledVariant, row map[string]any) (*llm.Request,
 
 // runJobs answers every job: from replay, cache or the server. It returns
 // an error only for failures of the run (context ended, replay miss, cache
-// I/O); a failed request is left in job.err.
+// I/O, the server down or over its error budget); a failed request is left
+// in job.err. Jobs run concurrently, but the error returned is always that
+// of the lowest job (row, variant, sample) that failed: once job i failed,
+// jobs after i are skipped while jobs before it still run, and jobs are
+// taken in order, so every job before the lowest failure has run.
 func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var next atomic.Int64
+	var lowest atomic.Int64
+	lowest.Store(math.MaxInt64)
+	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	workers := min(len(jobs), max(1, g.run.workers))
 	for w := 0; w < workers; w++ {
@@ -369,20 +407,30 @@ func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) erro
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) || ctx.Err() != nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(jobs)) || i > lowest.Load() || ctx.Err() != nil {
 					return
 				}
 				if err := g.answer(ctx, jobs[i], cnt); err != nil {
-					cancel(err)
-					return
+					errs[i] = err
+					for {
+						cur := lowest.Load()
+						if i >= cur || lowest.CompareAndSwap(cur, i) {
+							break
+						}
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -418,12 +466,16 @@ func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
 	cnt.retries.Add(int64(stats.Retries))
 	if err != nil {
 		var le *llm.Error
-		if errors.As(err, &le) {
-			j.err = le
-			return nil
+		if !errors.As(err, &le) {
+			return err // the context ended, or the server is down from the start
 		}
-		return err
+		j.err = le
+		if over, failed, n := st.budget.add(le.Transient); over {
+			return &budgetError{model: st.model.name, lim: st.budget.lim, failed: failed, n: n, last: le.Error()}
+		}
+		return nil
 	}
+	st.budget.add(false)
 	if st.cache != nil {
 		if err := st.cache.Put(key, resp); err != nil {
 			return err
@@ -431,6 +483,20 @@ func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
 	}
 	g.account(j, resp, cnt)
 	return g.recordResp(req, resp)
+}
+
+// budgetError stops the run when transient failures pass max_failed.
+type budgetError struct {
+	model     string
+	lim       limit
+	failed, n int
+	last      string
+	waiting   int64
+}
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("model %s: %d of the last %d requests failed on transient errors, more than max_failed %s allows (last: %s); %d rows of this step are waiting: run the same command again to resume once the server is healthy",
+		e.model, e.failed, e.n, e.lim.text, e.last, e.waiting)
 }
 
 func (g *Generate) account(j *job, resp llm.Response, cnt *counters) {

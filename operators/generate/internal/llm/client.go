@@ -53,6 +53,39 @@ type Client struct {
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 	rand  func() float64
+
+	// down-from-start detection: consecutive connection failures before
+	// any reply (see Down)
+	answered  atomic.Bool
+	downMu    sync.Mutex
+	connFails int
+	firstFail time.Time
+	down      *DownError
+	downCh    chan struct{}
+}
+
+// A server counts as down from the start when, before it ever answered,
+// DownAfter consecutive attempts failed to connect, or at least two did
+// over DownWithin. The client is created after a `serve:` server reports
+// ready, so a server still loading never counts.
+var (
+	DownAfter  = 20
+	DownWithin = 5 * time.Second
+)
+
+// DownError is returned by Complete, for every request, once the model's
+// server turned out to be down from the start.
+type DownError struct {
+	Name     string // the model
+	URL      string // the endpoint of the last failure
+	Attempts int
+	Elapsed  time.Duration
+	Last     string // the last connection error
+}
+
+func (e *DownError) Error() string {
+	return fmt.Sprintf("model %s: the server at %s is not reachable: %d connection attempts over %s failed and none was ever answered (last: %s)",
+		e.Name, e.URL, e.Attempts, e.Elapsed.Round(time.Millisecond), e.Last)
 }
 
 type endpoint struct {
@@ -99,6 +132,7 @@ func New(cfg Config) (*Client, error) {
 		transport: tr,
 		sleep:     sleepCtx,
 		rand:      rand.Float64,
+		downCh:    make(chan struct{}),
 	}
 	for _, u := range cfg.URLs {
 		oc := openai.DefaultConfig(cfg.APIKey)
@@ -121,6 +155,50 @@ type Error struct {
 	Attempts int
 	Status   int // HTTP status of the last attempt, 0 when there was none
 	Msg      string
+	// Transient: the last failure says nothing about the request (no
+	// connection, a reset, a timeout, 429 or 5xx), so it is worth sending
+	// again later. Otherwise the outcome is permanent (a 4xx such as a
+	// prompt that is too long, a malformed reply).
+	Transient bool
+}
+
+// Down returns the DownError once the server is known to be down from the
+// start, else nil.
+func (c *Client) Down() *DownError {
+	c.downMu.Lock()
+	defer c.downMu.Unlock()
+	return c.down
+}
+
+// noteConnFail counts a connection failure before any reply.
+func (c *Client) noteConnFail(url string, err error) {
+	if c.answered.Load() {
+		return
+	}
+	c.downMu.Lock()
+	defer c.downMu.Unlock()
+	if c.down != nil || c.answered.Load() {
+		return
+	}
+	now := time.Now()
+	if c.connFails == 0 {
+		c.firstFail = now
+	}
+	c.connFails++
+	if c.connFails >= DownAfter || c.connFails >= 2 && now.Sub(c.firstFail) >= DownWithin {
+		c.down = &DownError{Name: c.cfg.Name, URL: url, Attempts: c.connFails, Elapsed: now.Sub(c.firstFail), Last: c.scrub(err.Error())}
+		close(c.downCh)
+	}
+}
+
+func (c *Client) noteAnswer() {
+	if c.answered.Load() {
+		return
+	}
+	c.answered.Store(true)
+	c.downMu.Lock()
+	c.connFails = 0
+	c.downMu.Unlock()
 }
 
 func (e *Error) Error() string {
@@ -128,15 +206,40 @@ func (e *Error) Error() string {
 }
 
 // Complete sends req and returns the first choice. It returns *Error when
-// the request failed for good, or the context's error when ctx ended.
+// the request failed for good, *DownError when the server is down from the
+// start, or the context's error when ctx ended.
 func (c *Client) Complete(ctx context.Context, req *Request) (Response, Stats, error) {
 	var st Stats
+	if d := c.Down(); d != nil {
+		return Response{}, st, d
+	}
+	// a request waiting to retry stops as soon as the server is found down
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-c.downCh:
+			cancel()
+		case <-stop:
+		}
+	}()
+	ended := func() (Response, Stats, error) {
+		if parent.Err() == nil {
+			if d := c.Down(); d != nil {
+				return Response{}, st, d
+			}
+		}
+		return Response{}, st, parent.Err()
+	}
 	var retryAfter time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			st.Retries++
 			if err := c.sleep(ctx, c.delay(attempt-1, retryAfter)); err != nil {
-				return Response{}, st, err
+				return ended()
 			}
 		}
 		resp, status, ra, retryable, err := c.attempt(ctx, req)
@@ -145,10 +248,12 @@ func (c *Client) Complete(ctx context.Context, req *Request) (Response, Stats, e
 			return resp, st, nil
 		}
 		if ctx.Err() != nil {
-			return Response{}, st, ctx.Err()
+			return ended()
 		}
 		if !retryable || attempt >= c.cfg.Retries {
-			return Response{}, st, &Error{Attempts: st.Attempts, Status: status, Msg: c.scrub(err.Error())}
+			var me *malformedError
+			transient := retryable && !errors.As(err, &me)
+			return Response{}, st, &Error{Attempts: st.Attempts, Status: status, Msg: c.scrub(err.Error()), Transient: transient}
 		}
 		retryAfter = ra
 	}
@@ -215,6 +320,7 @@ func (c *Client) attempt(ctx context.Context, req *Request) (resp Response, stat
 	defer cancel()
 	resp, err = c.send(actx, ep, req)
 	if err == nil {
+		c.noteAnswer()
 		return resp, cs.status, 0, false, nil
 	}
 	if ctx.Err() != nil {
@@ -228,15 +334,22 @@ func (c *Client) attempt(ctx context.Context, req *Request) (resp Response, stat
 	var tErr *transportError
 	switch {
 	case errors.As(err, &apiErr):
+		c.noteAnswer()
 		status = apiErr.HTTPStatusCode
 		err = fmt.Errorf("%s: HTTP %d: %s", ep.url, status, Shorten(apiErr.Message, 300))
 	case errors.As(err, &reqErr):
+		c.noteAnswer()
 		status = reqErr.HTTPStatusCode
 		err = fmt.Errorf("%s: HTTP %d: %s", ep.url, status, Shorten(strings.TrimSpace(string(reqErr.Body)), 300))
 	case errors.As(err, &tErr):
+		if cs.status == 0 {
+			c.noteConnFail(ep.url, tErr.err) // no reply at all
+		} else {
+			c.noteAnswer()
+		}
 		return Response{}, 0, 0, true, fmt.Errorf("%s: %w", ep.url, tErr.err)
 	case isMalformed(err):
-		return Response{}, cs.status, 0, true, fmt.Errorf("%s: malformed reply: %w", ep.url, err)
+		return Response{}, cs.status, 0, true, &malformedError{fmt.Errorf("%s: malformed reply: %w", ep.url, err)}
 	default:
 		return Response{}, cs.status, 0, false, fmt.Errorf("%s: %w", ep.url, err)
 	}
@@ -248,6 +361,13 @@ func (c *Client) attempt(ctx context.Context, req *Request) (resp Response, stat
 }
 
 var errNoChoices = errors.New("reply has no choices")
+
+// malformedError is a reply the server sent in full that cannot be read: a
+// permanent outcome once its retries are spent.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return e.err.Error() }
+func (e *malformedError) Unwrap() error { return e.err }
 
 func isMalformed(err error) bool {
 	var se *json.SyntaxError
