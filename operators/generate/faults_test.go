@@ -37,7 +37,7 @@ func faultInjection(t *testing.T, retries int) {
 	})
 	mem := checkedMem(t)
 	p := mustPlan(t, model(srv.URL(), "completions",
-		"concurrency: 64", "timeout: 300ms", fmt.Sprintf("retries: %d", retries), "backoff: 5ms", "max_backoff: 50ms", "max_failed: 50%"),
+		"concurrency: 64", "timeout: 600ms", fmt.Sprintf("retries: %d", retries), "backoff: 5ms", "max_backoff: 50ms", "max_failed: 50%"),
 		"model: m\nprompt: 'row {{.id}}: {{.question}}'\ntemperature: 0\n", inSchema)
 	rc := p.runCtx(t, mem)
 	proc := p.step.(op.Processor)
