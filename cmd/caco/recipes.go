@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/caco-dev/caco/engine/plan"
 	"github.com/caco-dev/caco/engine/recipe"
 	"github.com/caco-dev/caco/engine/recipetest"
+	"github.com/caco-dev/caco/engine/report"
 	"github.com/caco-dev/caco/engine/run"
 	_ "github.com/caco-dev/caco/operators/all"
 	"golang.org/x/term"
@@ -176,10 +178,23 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	start := time.Now()
+	var hash string
+	if data, err := os.ReadFile(file); err == nil {
+		hash = fmt.Sprintf("%x", sha256.Sum256(data))
+	}
 	stats, err := run.Run(ctx, p, run.Options{
 		RunDir: absDir, Fresh: *fresh, ShardIndex: si, ShardCount: sn, Flags: flags,
 		Log: logw, Live: isTTY && !*quiet, LogInterval: *interval,
+		Command: commandLine("run", args), RecipeHash: hash,
 	})
+	// the report and dataset card, for failed runs too (not when the run
+	// could not start: the folder may be another run's)
+	var notStarted *run.StartError
+	if !errors.As(err, &notStarted) {
+		if rerr := report.WriteFiles(absDir, time.Now()); rerr != nil && !errors.Is(rerr, report.ErrNoRun) {
+			fmt.Fprintf(stderr, "caco run: writing the report: %v\n", rerr)
+		}
+	}
 	var waiting *run.WaitingError
 	if errors.As(err, &waiting) {
 		if !*quiet && stats != nil {
@@ -206,9 +221,23 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		fmt.Fprintln(stderr)
 		stats.WriteTable(stderr)
-		fmt.Fprintf(stderr, "\ndone in %s; run folder %s (stats.json, rejects.jsonl)\n", time.Since(start).Truncate(time.Millisecond), dir)
+		fmt.Fprintf(stderr, "\ndone in %s; run folder %s (stats.json, rejects.jsonl, report.html, %s)\n", time.Since(start).Truncate(time.Millisecond), dir, report.CardName)
 	}
 	return exitOK
+}
+
+// commandLine is the command that reproduces a run, quoted for a POSIX
+// shell.
+func commandLine(cmd string, args []string) string {
+	parts := []string{"caco", cmd}
+	for _, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@+") == "" {
+			parts = append(parts, a)
+		} else {
+			parts = append(parts, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // splitArgs parses flags that may come before or after the one positional

@@ -60,6 +60,10 @@ type Options struct {
 	LogInterval time.Duration
 	// Depth is the capacity of each channel between steps, in batches.
 	Depth int
+	// Command is the command line that reproduces the run and RecipeHash
+	// the recipe file's sha256; both go to manifest.json for the report
+	// and the dataset card.
+	Command, RecipeHash string
 }
 
 // Run executes p. On success the run folder holds every step's results,
@@ -418,12 +422,24 @@ type manifest struct {
 	GoArch   string            `json:"arch"`
 	Finished bool              `json:"finished"`
 	// Error is why a failed or interrupted run ended: the text caco printed.
-	Error string `json:"error,omitempty"`
+	Error   string            `json:"error,omitempty"`
+	Command string            `json:"command,omitempty"`
+	Hash    string            `json:"recipe_sha256,omitempty"`
+	Models  map[string]string `json:"models,omitempty"`
 }
 
 func (r *runner) writeManifest(status string, fps map[string]string, errText string) error {
 	m := manifest{Recipe: r.p.Recipe.Name, File: r.p.Recipe.File, Status: status, Started: r.start, Updated: time.Now(),
-		Prints: fps, CacoPID: os.Getpid(), GoArch: runtime.GOARCH, Finished: status == "complete", Error: errText}
+		Prints: fps, CacoPID: os.Getpid(), GoArch: runtime.GOARCH, Finished: status == "complete", Error: errText,
+		Command: r.p.Recipe.Redact(r.opts.Command), Hash: r.opts.RecipeHash}
+	for name, mc := range r.p.Recipe.Models {
+		if mc != nil {
+			if m.Models == nil {
+				m.Models = map[string]string{}
+			}
+			m.Models[name] = r.p.Recipe.Redact(mc.Model)
+		}
+	}
 	if r.opts.ShardCount > 1 {
 		m.Shard = fmt.Sprintf("%d/%d", r.opts.ShardIndex, r.opts.ShardCount)
 	}
