@@ -91,7 +91,16 @@ func writeFields(w io.Writer, fields []op.Field, indent string) {
 	}
 }
 
+// wrap fills each line of s (a paragraph or a list item) to width.
 func wrap(s string, width int, indent string) string {
+	paras := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, p := range paras {
+		paras[i] = wrapPara(p, width, indent)
+	}
+	return strings.Join(paras, "\n")
+}
+
+func wrapPara(s string, width int, indent string) string {
 	var out, line strings.Builder
 	for _, word := range strings.Fields(s) {
 		if line.Len() > 0 && line.Len()+1+len(word) > width {

@@ -7,6 +7,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -23,10 +24,38 @@ const (
 	fieldKeepMissing = "keep_missing"
 	fieldMethod      = "method"
 	fieldNormalize   = "normalize"
+	fieldBoxed       = "boxed"
+)
+
+// Boxed modes of the answer operator.
+const (
+	BoxedLast = "last"
+	BoxedAll  = "all"
 )
 
 // ReasonNoAnswer is the reject reason for texts without a final answer.
 const ReasonNoAnswer = "no_answer"
+
+// answerDoc documents every extraction rule with an example; it is what
+// `caco ops answer` prints.
+const answerDoc = "Finds the final answer of a solution text, trying in order:\n" +
+	"1. the Minerva form: \"Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.\" gives \\frac{1}{2};\n" +
+	"2. the last \\boxed{...} or \\fbox{...} whose braces balance (\"first $\\boxed{3}$, then correcting: " +
+	"$\\boxed{\\frac{\\sqrt3}{2}}$\" gives \\frac{\\sqrt3}{2}; \\boxed 5 without braces up to the next $); with " +
+	"boxed: all every box is a candidate ({\"any_of\": [\"3\", \"\\frac{\\sqrt{3}}{2}\"]}) and the answer matches " +
+	"when any one of them does;\n" +
+	"3. the text after the last \"The answer is\", \"final answer is\", \"Final Answer:\" or GSM8K's \"#### \" (case " +
+	"insensitive), up to the end of the sentence or line, or the math span right after it: \"The answer is $(9+1)$.\" " +
+	"gives (9+1), \"Final Answer: 17\" gives 17;\n" +
+	"4. the last math span ($...$, $$...$$, \\(...\\), \\[...\\]); in a chain the part after the last = " +
+	"(\"so $2+3=5$\" gives 5) but a label stays (\"$x = 4$\" gives x = 4), and a matrix stays whole " +
+	"($\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}$);\n" +
+	"5. the last number: -3.5, 1,234,567 (thousands separators removed), 3/8; never part of a mixed number " +
+	"(\"3 1/2 cups\" gives 3 1/2, not 1/2) and a parenthesised expression whole (\"it equals (9+1)\" gives (9+1), not 1).\n" +
+	"The answer is then normalised as consistency does (\\dfrac → \\frac, \\text{} and $ removed, \\frac12 → " +
+	"\\frac{1}{2}, 1,000 → 1000, ...), keeping its label and unit so that consistency can still apply the label and " +
+	"unit rules: \"x = 4\" stays x=4 and \"24\\text{ cm}^2\" stays 24\\text{ cm^2}. A row without an answer is " +
+	"rejected with reason \"" + ReasonNoAnswer + "\", or kept with a null answer when keep_missing is true."
 
 // Answer extracts the final answer of a solution text.
 type Answer struct {
@@ -35,6 +64,7 @@ type Answer struct {
 	KeepMissing bool   `yaml:"keep_missing"`
 	Method      string `yaml:"method"`
 	Normalize   bool   `yaml:"normalize"`
+	Boxed       string `yaml:"boxed"`
 
 	textIdx  int
 	textJSON bool
@@ -47,24 +77,22 @@ func init() {
 	op.Register(op.Spec{
 		Name:    "answer",
 		Summary: "Extract the final answer of a solution text.",
-		Doc: "Looks, in order, for the Minerva form \"final answer is $X$. I hope\"; the content of the last " +
-			"\\boxed{...} or \\fbox{...} whose braces balance (or \\boxed X without braces, up to the next $); " +
-			"the text after the last \"The answer is\" or \"final answer is\" (or GSM8K's \"#### X\"), up to the end " +
-			"of the sentence; and finally the last number in the text (thousands separators removed). The answer " +
-			"is then normalised as the Qwen math grader does (\\dfrac → \\frac, \\text{X} → X, units, degrees, " +
-			"\"x =\", $ and \\left/\\right removed, thousands separators, \\frac12 → \\frac{1}{2}, ...). " +
-			"A row without an answer is rejected with reason \"" + ReasonNoAnswer + "\", or kept with a null " +
-			"answer when keep_missing is true.",
+		Doc:     answerDoc,
 		Version: "1",
 		Fields: []op.Field{
 			{Name: fieldText, Kind: op.String, Required: true, Doc: "Column holding the solution text (string or json).", Example: "solution"},
 			{Name: fieldOutput, Kind: op.String, Default: "answer", Doc: "Column to write the answer to (a string column; replaced if it exists)."},
 			{Name: fieldKeepMissing, Kind: op.Bool, Default: false, Doc: "Keep rows without an answer, with a null answer, instead of rejecting them."},
-			{Name: fieldMethod, Kind: op.String, Doc: "Optional column to record how the answer was found: minerva, boxed, phrase or last_number (null when none).", Example: "answer_method"},
+			{Name: fieldMethod, Kind: op.String, Doc: "Optional column to record how the answer was found: minerva, boxed, phrase, math or last_number (null when none).", Example: "answer_method"},
 			{Name: fieldNormalize, Kind: op.Bool, Default: true, Doc: "Normalise the extracted answer; false keeps the raw text."},
+			{Name: fieldBoxed, Kind: op.Enum, Enum: []string{BoxedLast, BoxedAll}, Default: BoxedLast,
+				Doc: "last: the last \\boxed{} of a text is its answer. all: every \\boxed{} is a candidate; the output " +
+					"column is then json, {\"any_of\": [\"3\", \"-2\"]}, and consistency and vote count it equal to the other " +
+					"side when any one candidate is (a text with one box gives a one-candidate list; one without boxes " +
+					"falls back to the other rules and gives a JSON string)."},
 		},
 		Example: "final:\n  op: answer\n  input: solutions\n  text: solution\n  output: answer\n",
-		New:     func() op.Planner { return &Answer{Output: "answer", Normalize: true} },
+		New:     func() op.Planner { return &Answer{Output: "answer", Normalize: true, Boxed: BoxedLast} },
 	})
 }
 
@@ -89,7 +117,16 @@ func (a *Answer) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		return nil
 	}
 	a.textIdx, a.textJSON = idx, op.IsJSON(f)
-	fields := []arrow.Field{op.MustField(a.Output, op.TypeString)}
+	outType := op.TypeString
+	switch a.Boxed {
+	case BoxedLast, "":
+	case BoxedAll:
+		outType = op.TypeJSON
+	default:
+		p.Errorf(fieldBoxed, "boxed must be last or all, not %q", a.Boxed)
+		return nil
+	}
+	fields := []arrow.Field{op.MustField(a.Output, outType)}
 	if a.Method != "" {
 		fields = append(fields, op.MustField(a.Method, op.TypeString))
 	}
@@ -115,11 +152,15 @@ func (a *Answer) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 		var ans string
 		method := mathequiv.MethodNone
 		if ok {
-			var raw string
-			raw, method = mathequiv.Extract(text)
-			ans = raw
-			if a.Normalize {
-				ans = mathequiv.Normalize(raw)
+			if a.Boxed == BoxedAll {
+				ans, method = a.allBoxed(text)
+			} else {
+				var raw string
+				raw, method = mathequiv.Extract(text)
+				ans = raw
+				if a.Normalize {
+					ans = mathequiv.Normalize(raw)
+				}
 			}
 		}
 		if ans == "" {
@@ -161,6 +202,33 @@ func (a *Answer) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 		return op.Result{}, fmt.Errorf("answer: %w", err)
 	}
 	return op.Result{Record: out, Rejects: rejects}, nil
+}
+
+// allBoxed returns the JSON answer of boxed: all: {"any_of": [...]} of
+// every box, or the other rules' answer as a JSON string.
+func (a *Answer) allBoxed(text string) (string, mathequiv.Method) {
+	norm := func(s string) string {
+		if a.Normalize {
+			return mathequiv.Normalize(s)
+		}
+		return s
+	}
+	var list []string
+	for _, b := range mathequiv.ExtractBoxed(text) {
+		if n := norm(b); n != "" {
+			list = append(list, n)
+		}
+	}
+	if len(list) > 0 {
+		buf, _ := json.Marshal(map[string][]string{"any_of": list})
+		return string(buf), mathequiv.MethodBoxed
+	}
+	raw, method := mathequiv.Extract(text)
+	if n := norm(raw); n != "" {
+		buf, _ := json.Marshal(n)
+		return string(buf), method
+	}
+	return "", method
 }
 
 // columnIndex finds a column named by a field, reporting a missing one.

@@ -22,6 +22,7 @@ const (
 	fieldPython         = "python"
 	fieldTimeout        = "timeout"
 	fieldSandbox        = "sandbox"
+	fieldUnordered      = "unordered"
 )
 
 // Output columns of consistency.
@@ -50,6 +51,9 @@ func equivFields() []op.Field {
 				"but plain numbers are never rescaled and integers compare exactly (10 ≠ 0.1, 12345 ≠ 12346). " +
 				"lenient reproduces the reference (Qwen) grader: plain numbers a, b match when b is within rel_tol of " +
 				"a, a/100 or a*100, integers included (10 = 0.1, 12345 = 12346)."},
+		{Name: fieldUnordered, Kind: op.Bool, Default: false,
+			Doc: "Compare plain lists in any order (find-all-solutions problems: 4, 10, -2 = 10, 4, -2). By default lists are " +
+				"ordered and only explicit sets (\\{...\\}, a \\pm b) are unordered; tuples stay ordered either way."},
 		{Name: fieldRelTol, Kind: op.Float, Default: mathequiv.DefaultRelTol, Min: op.Bound(0), Max: op.Bound(1),
 			Doc: "Relative tolerance for values that are not both exact integers (0.3333 vs \\frac{1}{3}, float output of code)."},
 		{Name: fieldSymbolic, Kind: op.Bool, Default: false,
@@ -66,12 +70,13 @@ func equivFields() []op.Field {
 
 // Equiv holds the equivalence options.
 type Equiv struct {
-	Percent  string  `yaml:"percent"`
-	RelTol   float64 `yaml:"rel_tol"`
-	Symbolic bool    `yaml:"symbolic"`
-	Python   string  `yaml:"python"`
-	Timeout  op.Dur  `yaml:"timeout"`
-	Sandbox  string  `yaml:"sandbox"`
+	Percent   string  `yaml:"percent"`
+	RelTol    float64 `yaml:"rel_tol"`
+	Symbolic  bool    `yaml:"symbolic"`
+	Python    string  `yaml:"python"`
+	Timeout   op.Dur  `yaml:"timeout"`
+	Sandbox   string  `yaml:"sandbox"`
+	Unordered bool    `yaml:"unordered"`
 
 	checker *symbolicChecker
 }
@@ -102,7 +107,7 @@ func (e *Equiv) plan(p op.PlanContext) bool {
 // options returns the comparison options, with the symbolic fallback bound
 // to ctx when enabled and opened.
 func (e *Equiv) options(ctx context.Context) mathequiv.Options {
-	o := mathequiv.Options{RelTol: e.RelTol}
+	o := mathequiv.Options{RelTol: e.RelTol, Unordered: e.Unordered}
 	if e.Percent == PercentLenient {
 		o.Percent = mathequiv.PercentLenient
 	}
@@ -123,6 +128,56 @@ func (e *Equiv) open(ctx context.Context, rc op.RunContext) error {
 	e.checker = c
 	return nil
 }
+
+// consistencyDoc documents every rule of the check with an example; it is
+// what `caco ops consistency` prints.
+const consistencyDoc = "Compares left and right with the math-answer check of mathequiv (mathequiv.Check, the API the " +
+	"reward service uses too). Adds `" + ColumnMatch + "` (bool) and `" + ColumnMatchReason + "`; rows that do not match " +
+	"are rejected with the reason unless keep_mismatches is true. No rule may merge two different answers: when in doubt " +
+	"the answers are unequal.\n" +
+	"Reasons when equal: exact (same text after normalisation), numeric (same value), symbolic (sympy, only with " +
+	"symbolic: true), set, interval, equation, unit, text, choice. When not: mismatch, unit_mismatch, unparsable (a " +
+	"side missing or unreadable).\n" +
+	"- Normalisation: $, \\(\\), \\[\\], \\boxed, \\left/\\right, \\big, \\displaystyle, \\!, \\, \\; \\quad, " +
+	"\\text{} \\mathrm{} \\mathbf{} \\mathcal{}, trailing periods are removed; \\dfrac and \\tfrac are \\frac; " +
+	"doubled backslashes (\\\\frac{1}{2}) are undone: \\dfrac12. = 0.5 (numeric).\n" +
+	"- Numbers: integers and fractions compare exactly (12345 ≠ 12346, \\frac{1}{3} ≠ 0.33); decimals and " +
+	"irrational values within rel_tol (default 1e-4, relative: \\frac{2}{3} = 0.6667, \\pi = 3.14159 but ≠ 3.14). " +
+	"Scientific notation 1.2 \\times 10^{3} = 1.2e3 = 1200; mixed numbers 3\\frac12 = +3 1/2 = 3.5, -2 1/4 = -9/4, " +
+	"4 4/9% = 2/45; 2^{10} = 1024, 10! = 3628800, \\binom{10}{3} = 120, \\log_2 32 = 5.\n" +
+	"- Percent: 25\\% = 25 percent = 0.25 = 25 (strict mode; see percent).\n" +
+	"- Degrees: 30^\\circ = 30° = 30.\n" +
+	"- Thousands separators: a comma followed by exactly three digits and no space (32,349 = 32349), {,} (1{,}000), " +
+	"\\! and thin-space groups (1\\,000 = 1000); a comma and a space separate list items (32, 349 is the list 32, 349 " +
+	"≠ 32349), and a plain space is not a separator (1 000 is unparsable).\n" +
+	"- Decimal comma: against a single number, 1,22 = 1.22 and 1000,99 = 1000.99 (digits after the comma not exactly " +
+	"three); against a list, 1,5 is the list 1, 5.\n" +
+	"- Lists and sets: lists and tuples are ordered (4, 10, -2 ≠ 10, 4, -2; (1,2) ≠ (2,1)); bare braces only group " +
+	"({1,3} is the list 1, 3); \\{...\\} is a set, equal to a set or a plain list of the same elements in any order " +
+	"(\\{1,3\\} = 3, 1) but never to a tuple or interval (\\{1,3\\} ≠ (3,1)); unordered: true compares plain lists " +
+	"in any order (find-all-solutions problems). a \\pm b is the set of a+b and a-b: 2\\pm\\sqrt3 = " +
+	"2-\\sqrt3, 2+\\sqrt3 (set) ≠ 2+\\sqrt3.\n" +
+	"- Brackets: (1,2) ≠ [1,2] ≠ [1,2); a JSON list from code matches any bracket ([1,2] = (1,2)); pmatrix and bmatrix " +
+	"cell by cell, a column vector against a tuple.\n" +
+	"- Units: dropped only when one side has none (5\\text{ cm} = 5); two different units are unequal unless one " +
+	"converts to the other, then the converted values are compared exactly (unit): 980 cm/s^2 = 9.8 m/s^2 = " +
+	"9.8\\,\\mathrm{m\\,s^{-2}}, 3 hours = 180 minutes, 5 cm ≠ 5 km (mismatch), 5 kg ≠ 5 m and 5 apples ≠ 5 " +
+	"oranges (unit_mismatch). Known: SI units with prefixes, min, h, day, inch, ft, yd, mile, L, dollars and cents.\n" +
+	"- Labels: a name before the value (x =, f(x) =, (p,q) =, AB =, \\theta =) is dropped when the other side has no " +
+	"label or the same one: x = 5 = 5, f(x) = x^2 = x^2, (p,q)=(3,2) = (3,2); x = 5 ≠ y = 5.\n" +
+	"- Equations: equal when (left - right) of one is a non-zero constant multiple of the other's (equation): " +
+	"y=-\\frac12x+\\frac34 = 2x+4y-3=0, y = 2x+1 = y-2x-1=0, x = 5 = x - 5 = 0; an equation is never compared as an " +
+	"expression by dropping y = when the other side is an equation (y = 2x+1 ≠ x = 2y+1).\n" +
+	"- Approximations: in a \\approx b the exact part a is the answer: \\frac{\\sqrt3}{3} \\approx 0.577 = " +
+	"\\frac{1}{\\sqrt3} but ≠ 0.577.\n" +
+	"- Inequalities and intervals (interval): compared as sets of reals, with unions, \\infty ends and open/closed " +
+	"ends that must agree: x \\in [-2,7] = -2 \\le x \\le 7, -x > -1 = x < 1, x < 1 or x > 2 = " +
+	"(-\\infty,1)\\cup(2,\\infty), x \\ne 0 = (-\\infty,0)\\cup(0,\\infty); x \\le 1 ≠ (-\\infty,1).\n" +
+	"- Expressions with variables: equal at 7 sample points (numeric): 2(a+b) = 2a+2b, \\sin^2 x = 1-\\cos^2 x.\n" +
+	"- Text: words compare without case, spaces or \\text{} (text): \\text{Yes} = yes, New York = newyork; " +
+	"yes ≠ no.\n" +
+	"- Choices: a letter A-E against (B), B), \\text{(B)}, \\textbf{B}, Option B (choice); (A) ≠ B.\n" +
+	"- Candidates: a json {\"any_of\": [...]} (answer's boxed: all) equals the other side when any candidate does."
 
 // Consistency checks that two answer columns agree.
 type Consistency struct {
@@ -149,14 +204,7 @@ func init() {
 	op.Register(op.Spec{
 		Name:    "consistency",
 		Summary: "Check that two answers are mathematically equal (dual verification).",
-		Doc: "Compares left and right with the math-answer equivalence: both are normalised as the Qwen grader does; " +
-			"equal texts match (exact); numbers (\\frac, \\sqrt, \\pi, scientific notation, mixed numbers, simple products) " +
-			"are evaluated exactly as rationals where possible and within rel_tol otherwise, integers against integers " +
-			"exactly (numeric); tuples and intervals compare element-wise (brackets must agree unless one side is a JSON list), " +
-			"sets and bare lists in any order, pmatrix/bmatrix cell-wise, equations as lhs - rhs up to a factor, expressions " +
-			"with variables at sample points. Adds `" + ColumnMatch + "` (bool) and `" + ColumnMatchReason + "` (exact, numeric, " +
-			"symbolic, mismatch or unparsable: a missing side, or text the fast path cannot read). Rows that do not match are " +
-			"rejected with the reason (mismatch or unparsable) unless keep_mismatches is true.",
+		Doc:     consistencyDoc,
 		Version: "1",
 		Fields:  append(fields, equivFields()...),
 		Example: "verified:\n  op: consistency\n  input: answers\n  left: answer\n  right: output\n  percent: strict\n",

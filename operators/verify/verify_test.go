@@ -376,3 +376,53 @@ func TestConsistencySymbolic(t *testing.T) {
 		t.Errorf("timeout: %v", rows[0])
 	}
 }
+
+// boxed: all writes every box as a candidate list (a json column) that
+// consistency counts as equal when any candidate matches, with the reason of
+// the matching candidate in the rejects ledger otherwise.
+func TestAnswerBoxedAllThenConsistency(t *testing.T) {
+	mem := newMem(t)
+	in := optest.Schema("id", "int", "solution", "string", "ref", "string")
+	rec := optest.Record(t, mem, in, `
+{"id": 1, "solution": "So $x = \\boxed{2}$ or $x = \\boxed{-3}$.", "ref": "-3"}
+{"id": 2, "solution": "So $x = \\boxed{2}$ or $x = \\boxed{-3}$.", "ref": "3"}
+{"id": 3, "solution": "No boxes; the answer is 5 cm.", "ref": "5 km"}
+{"id": 4, "solution": "No boxes; the answer is 5 cm.", "ref": "0.05 m"}
+`)
+	defer rec.Release()
+	p, out := optest.Plan(t, "answer", "text: solution\nboxed: all\n", in)
+	if !op.IsJSON(out.Field(3)) {
+		t.Fatalf("boxed: all must write a json column: %v", out)
+	}
+	res := optest.Run(t, p, mem, nil, rec)
+	rows := decodeRows(t, res.Rows)
+	if len(rows) != 4 {
+		t.Fatalf("rows %v", res.Rows)
+	}
+	if a, _ := json.Marshal(rows[0]["answer"]); string(a) != `{"any_of":["2","-3"]}` {
+		t.Errorf("boxed all answer %s", a)
+	}
+	if rows[2]["answer"] != `5\text{ cm}` {
+		t.Errorf("fallback answer %v", rows[2]["answer"])
+	}
+	ansRec := optest.Record(t, mem, out, strings.Join(res.Rows, "\n"))
+	defer ansRec.Release()
+	p2, _ := optest.Plan(t, "consistency", "left: answer\nright: ref\n", out)
+	res2 := optest.Run(t, p2, mem, nil, ansRec)
+	rows2 := decodeRows(t, res2.Rows)
+	var kept []float64
+	for _, r := range rows2 {
+		kept = append(kept, r["id"].(float64))
+	}
+	if len(kept) != 2 || kept[0] != 1 || kept[1] != 4 || rows2[1][ColumnMatchReason] != "unit" {
+		t.Errorf("kept %v (%v)", kept, res2.Rows)
+	}
+	if got := strings.Join(reasons(res2.Rejects), ","); got != "mismatch,mismatch" {
+		t.Errorf("rejects %s %+v", got, res2.Rejects)
+	}
+
+	_, _, diags := optest.PlanDiags(t, "answer", "text: solution\nboxed: first\n", in)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "boxed") {
+		t.Errorf("bad boxed mode: %v", diags)
+	}
+}

@@ -94,6 +94,9 @@ func Compare(a, b *Answer, opts Options) (bool, Reason) {
 
 // compareTop applies the label and unit rules, then compares the values.
 func compareTop(x, y *val, o *Options) (bool, Reason) {
+	if x.k == vAny || y.k == vAny {
+		return compareAny(x, y, o)
+	}
 	if x.full != "" && strings.EqualFold(x.full, y.full) {
 		return true, exactReason(x)
 	}
@@ -134,6 +137,30 @@ func compareTop(x, y *val, o *Options) (bool, Reason) {
 		return false, Mismatch
 	}
 	return compareVal(x, y, o)
+}
+
+// compareAny: a list of candidates matches when any one of them does.
+func compareAny(x, y *val, o *Options) (bool, Reason) {
+	xs, ys := []*val{x}, []*val{y}
+	if x.k == vAny {
+		xs = x.items
+	}
+	if y.k == vAny {
+		ys = y.items
+	}
+	worst := Mismatch
+	for _, a := range xs {
+		for _, b := range ys {
+			eq, r := compareTop(a, b, o)
+			if eq {
+				return true, r
+			}
+			if r == Unparsable {
+				worst = Unparsable
+			}
+		}
+	}
+	return false, worst
 }
 
 func exactReason(x *val) Reason {

@@ -10,7 +10,8 @@ type Method string
 const (
 	MethodMinerva    Method = "minerva"     // "final answer is $X$. I hope"
 	MethodBoxed      Method = "boxed"       // the last \boxed{X} or \fbox{X}
-	MethodPhrase     Method = "phrase"      // "The answer is X", "final answer is X", "#### X"
+	MethodPhrase     Method = "phrase"      // "The answer is X", "final answer is X", "Final Answer: X", "#### X"
+	MethodMath       Method = "math"        // the last $...$, $$...$$, \(...\) or \[...\] span
 	MethodLastNumber Method = "last_number" // the last number in the text
 	MethodNone       Method = ""
 )
@@ -20,11 +21,15 @@ const (
 //  1. the Minerva form "final answer is $X$. I hope" (the last one);
 //  2. the content of the last \boxed{...} or \fbox{...} whose braces
 //     balance, or \boxed X without braces (up to the next $ or line end);
-//  3. the text after the last "The answer is" or "final answer is" (case
-//     insensitive; also GSM8K's "#### X"), up to the end of the sentence or
-//     line, or the math span right after it;
-//  4. the last number in the text (thousands separators removed; a/b kept
-//     whole).
+//  3. the text after the last "The answer is", "final answer is" or
+//     "Final Answer:" (case insensitive; also GSM8K's "#### X"), up to the
+//     end of the sentence or line, or the math span right after it;
+//  4. the last math span ($...$, $$...$$, \(...\), \[...\]); in a chain
+//     such as $2+3=5$ the part after the last "=" (a label such as x = is
+//     kept);
+//  5. the last number in the text (thousands separators removed; a/b kept
+//     whole, a mixed number 3 1/2 whole, and a parenthesised expression
+//     such as (9+1) whole rather than its last number).
 //
 // It returns the raw answer (not normalised) and how it was found; ""
 // and MethodNone when there is none.
@@ -37,6 +42,9 @@ func Extract(text string) (string, Method) {
 	}
 	if a, ok := extractPhrase(text); ok {
 		return a, MethodPhrase
+	}
+	if a, ok := lastMath(text); ok {
+		return a, MethodMath
 	}
 	if a, ok := lastNumber(text); ok {
 		return a, MethodLastNumber
@@ -117,6 +125,95 @@ func extractBoxed(text string) (string, bool) {
 	return "", false
 }
 
+// ExtractBoxed returns the contents of every \boxed{...} and \fbox{...}
+// of text whose braces balance, in order (the "boxed: all" mode).
+func ExtractBoxed(text string) []string {
+	var out []string
+	for i := 0; i < len(text); i++ {
+		if text[i] != '\\' {
+			continue
+		}
+		cmd := ""
+		switch {
+		case cmdAt(text, i, `\boxed`):
+			cmd = `\boxed`
+		case cmdAt(text, i, `\fbox`):
+			cmd = `\fbox`
+		default:
+			continue
+		}
+		j := i + len(cmd)
+		for j < len(text) && text[j] == ' ' {
+			j++
+		}
+		if j >= len(text) || text[j] != '{' {
+			continue
+		}
+		e := matchBrace(text, j)
+		if e < 0 {
+			continue
+		}
+		if a := strings.TrimSpace(text[j+1 : e]); a != "" {
+			out = append(out, a)
+		}
+		i = e
+	}
+	return out
+}
+
+// lastMath returns the last non-empty math span of text.
+func lastMath(text string) (string, bool) {
+	last := ""
+	for i := 0; i < len(text); {
+		var open, close string
+		switch {
+		case strings.HasPrefix(text[i:], "$$"):
+			open, close = "$$", "$$"
+		case text[i] == '$' && (i == 0 || text[i-1] != '\\'):
+			open, close = "$", "$"
+		case strings.HasPrefix(text[i:], `\(`):
+			open, close = `\(`, `\)`
+		case strings.HasPrefix(text[i:], `\[`):
+			open, close = `\[`, `\]`
+		default:
+			i++
+			continue
+		}
+		k := strings.Index(text[i+len(open):], close)
+		if k < 0 {
+			break
+		}
+		if a := strings.TrimSpace(text[i+len(open) : i+len(open)+k]); a != "" {
+			last = a
+		}
+		i += len(open) + k + len(close)
+	}
+	if last == "" {
+		return "", false
+	}
+	return chainTail(last), true
+}
+
+// chainTail keeps the result of a computation chain: 2+3=5 gives 5, but
+// x = 5 stays whole (a label) and relations are left alone.
+func chainTail(s string) string {
+	if strings.ContainsAny(s, "<>") || strings.Contains(s, `\le`) || strings.Contains(s, `\ge`) || strings.Contains(s, `\ne`) {
+		return s
+	}
+	i := strings.LastIndexByte(s, '=')
+	if i < 0 {
+		return s
+	}
+	first := strings.IndexByte(s, '=')
+	if first == i && isLabel(strings.TrimSpace(s[:i])) {
+		return s
+	}
+	if t := strings.TrimSpace(s[i+1:]); t != "" {
+		return t
+	}
+	return s
+}
+
 // lastCmd finds the last control word cmd in s (not a prefix of a longer one).
 func lastCmd(s, cmd string) int {
 	for end := len(s); end > 0; {
@@ -132,7 +229,7 @@ func lastCmd(s, cmd string) int {
 	return -1
 }
 
-var answerPhrases = []string{"the answer is", "final answer is", "####"}
+var answerPhrases = []string{"the answer is", "final answer is", "final answer:", "final answer", "####"}
 
 func extractPhrase(text string) (string, bool) {
 	low := lowerASCII(text)
@@ -146,6 +243,9 @@ func extractPhrase(text string) (string, bool) {
 		return "", false
 	}
 	rest := strings.TrimLeft(text[bestEnd:], " \t:*")
+	if low := lowerASCII(rest); strings.HasPrefix(low, "is ") || strings.HasPrefix(low, "is:") {
+		rest = strings.TrimLeft(rest[2:], " \t:*")
+	}
 	rest = strings.TrimPrefix(rest, "\n")
 	rest = strings.TrimLeft(rest, " \t:*")
 	if a, ok := mathSpan(rest); ok {
@@ -195,6 +295,8 @@ func sentence(s string) string {
 // lastNumber returns the last number in text: -12, 3.5, 1,234,567, 3/4.
 func lastNumber(text string) (string, bool) {
 	last := ""
+	lastStart, lastEnd := -1, -1
+	prev, prevEnd := "", -1
 	for i := 0; i < len(text); {
 		c := text[i]
 		if !isDigit(c) && !(c == '.' && i+1 < len(text) && isDigit(text[i+1])) {
@@ -236,9 +338,51 @@ func lastNumber(text string) (string, bool) {
 			}
 			num += text[j:k]
 			j = k
+			// a mixed number 3 1/2: never only its fraction
+			if prevEnd == start-1 && text[prevEnd] == ' ' && allDigits(strings.TrimPrefix(prev, "-")) {
+				num = prev + " " + num
+				start = lastStart
+			}
 		}
-		last = num
+		prev, prevEnd = num, j
+		last, lastStart, lastEnd = num, start, j
 		i = j
 	}
-	return last, last != ""
+	if last == "" {
+		return "", false
+	}
+	if e, ok := enclosingExpr(text, lastStart, lastEnd); ok {
+		return e, true
+	}
+	return last, true
+}
+
+// enclosingExpr returns the parenthesised arithmetic expression that ends
+// right after the number text[start:end], as in "(9+1)".
+func enclosingExpr(text string, start, end int) (string, bool) {
+	if end >= len(text) || text[end] != ')' {
+		return "", false
+	}
+	depth, ops := 0, 0
+	for k := end; k >= 0; k-- {
+		c := text[k]
+		switch {
+		case c == ')':
+			depth++
+		case c == '(':
+			depth--
+			if depth == 0 {
+				if ops == 0 {
+					return "", false
+				}
+				return text[k : end+1], true
+			}
+		case c == '+' || c == '-' || c == '*' || c == '/' || c == '^':
+			ops++
+		case isDigit(c) || c == ' ' || c == '.':
+		default:
+			return "", false
+		}
+	}
+	return "", false
 }

@@ -20,6 +20,7 @@ const (
 	vUnion               // intervals joined by \cup
 	vText                // plain words
 	vBad                 // something the fast path cannot read
+	vAny                 // any one of items ({"any_of": [...]}, boxed: all)
 )
 
 // Brackets of a sequence.
@@ -145,6 +146,30 @@ func fromJSON(x any, depth int) *val {
 		return parseNorm(strconv.FormatInt(t, 10), 0)
 	case bool:
 		return &val{k: vText, norm: strconv.FormatBool(t)}
+	case map[string]any:
+		// {"any_of": [...]}: several candidate answers (answer's boxed: all)
+		if list, ok := t["any_of"].([]any); ok && len(t) == 1 {
+			v := &val{k: vAny}
+			var b strings.Builder
+			b.WriteString("any_of(")
+			for _, e := range list {
+				it := fromJSON(e, depth+1)
+				if it.k == vEmpty {
+					continue
+				}
+				v.items = append(v.items, it)
+				if len(v.items) > 1 {
+					b.WriteString("; ")
+				}
+				b.WriteString(it.Norm())
+			}
+			b.WriteByte(')')
+			v.norm, v.full = b.String(), b.String()
+			if len(v.items) == 0 {
+				v.k = vEmpty
+			}
+			return v
+		}
 	case []any:
 		v := &val{k: vSeq, open: brJSON, close: brJSON}
 		var b strings.Builder
@@ -164,6 +189,24 @@ func fromJSON(x any, depth int) *val {
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(x)
 	return &val{k: vBad, norm: strings.TrimSpace(buf.String())}
+}
+
+// Norm returns the whole canonical text of v.
+func (v *val) Norm() string {
+	if v.full != "" {
+		return v.full
+	}
+	return v.norm
+}
+
+// AnyOf makes an answer that equals another when any one of answers does
+// (the answer step's boxed: all). Its JSON form is {"any_of": [...]}.
+func AnyOf(answers []string) *Answer {
+	list := make([]any, len(answers))
+	for i, a := range answers {
+		list[i] = a
+	}
+	return &Answer{v: fromJSON(map[string]any{"any_of": list}, 0)}
 }
 
 // parseNorm parses a normalised answer.
