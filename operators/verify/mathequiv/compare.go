@@ -593,7 +593,6 @@ func compareOrdered(xs, ys []*val, o *Options) (bool, Reason) {
 func compareUnordered(xs, ys []*val, o *Options) (bool, Reason) {
 	used := make([]bool, len(ys))
 	reason := Exact
-	worst := Mismatch
 	for _, a := range xs {
 		found := false
 		for j, b := range ys {
@@ -609,15 +608,26 @@ func compareUnordered(xs, ys []*val, o *Options) (bool, Reason) {
 				}
 				break
 			}
-			if r == Unparsable {
-				worst = Unparsable
-			}
 		}
 		if !found {
-			return false, worst
+			// the same reason whichever side comes first
+			if unreadable(xs) || unreadable(ys) {
+				return false, Unparsable
+			}
+			return false, Mismatch
 		}
 	}
 	return true, reason
+}
+
+// unreadable reports whether an item could not be read.
+func unreadable(vs []*val) bool {
+	for _, v := range vs {
+		if v.k == vBad || v.k == vEmpty {
+			return true
+		}
+	}
+	return false
 }
 
 func compareMatrix(xr, yr [][]*val, o *Options) (bool, Reason) {

@@ -808,11 +808,17 @@ func thousands(s string) string {
 
 // mixedNumber turns "3 1/2" into 3\frac{1}{2}.
 func mixedNumber(s string) string {
-	sp := strings.IndexByte(s, ' ')
-	if sp <= 0 || strings.Count(s, " ") != 1 {
+	if !strings.Contains(s, " ") {
 		return s
 	}
-	whole, frac := s[:sp], s[sp+1:]
+	f := strings.Fields(s)
+	if len(f) == 3 && (f[0] == "+" || f[0] == "-") {
+		f = []string{f[0] + f[1], f[2]}
+	}
+	if len(f) != 2 {
+		return s
+	}
+	whole, frac := f[0], f[1]
 	w := whole
 	if w[0] == '-' || w[0] == '+' {
 		w = w[1:]
