@@ -81,6 +81,14 @@ type Fingerprinter interface {
 	Fingerprint() (string, error)
 }
 
+// BatchCounter is implemented by sources that count things per batch (such
+// as rows whose bad input was repaired): the engine adds a batch's counters
+// to the step's stats when it commits the batch. It is called once per
+// emitted batch, after emit receives it.
+type BatchCounter interface {
+	BatchCounters(seq uint64) map[string]int64
+}
+
 // Batch is one record batch flowing through a step.
 type Batch struct {
 	// Seq identifies the batch within the run; it is stable across runs.

@@ -135,6 +135,9 @@ func (s *stepRun) runSource(ctx context.Context, src op.Source) error {
 		}
 		start := time.Now()
 		c := &checkpoint.Commit{Seq: seq, RowsIn: rec.NumRows() + int64(len(rejects)), RowsOut: rec.NumRows()}
+		if bc, ok := src.(op.BatchCounter); ok {
+			c.Counters = bc.BatchCounters(local)
+		}
 		ledger := s.ledger(seq, nil, rejects, c)
 		c.Seconds = time.Since(start).Seconds()
 		if err := s.commit(c, nil, ledger); err != nil {

@@ -16,7 +16,7 @@ import (
 // glob or a save_to_disk folder, format by extension), learning them as load
 // does. Other operators use it at Plan time.
 func Schema(pattern string) (*arrow.Schema, error) {
-	c := &Config{Path: pattern}
+	c := &Config{Path: pattern, ExtraKeys: ExtraIgnore}
 	p := &planErrors{}
 	sc := c.Plan(p, nil)
 	if err := p.err(); err != nil {
@@ -30,13 +30,13 @@ func Schema(pattern string) (*arrow.Schema, error) {
 // with each batch, in order. The record is borrowed: fn must Retain it to
 // keep it. Bad rows are skipped (load's rejects are not reported here).
 func ReadFiles(ctx context.Context, alloc memory.Allocator, pattern string, fn func(arrow.Record) error) error {
-	c := &Config{Path: pattern}
+	c := &Config{Path: pattern, ExtraKeys: ExtraIgnore}
 	p := &planErrors{}
 	c.Plan(p, nil)
 	if err := p.err(); err != nil {
 		return err
 	}
-	r := &reader{files: c.files, schema: c.schema, batchSize: c.BatchSize,
+	r := &reader{files: c.files, schema: c.schema, batchSize: c.BatchSize, policy: c.policy(),
 		workers: runtime.GOMAXPROCS(0), alloc: alloc, logf: func(string, ...any) {}}
 	return r.read(ctx, func(uint64) bool { return true }, func(_ uint64, rec arrow.Record, _ []op.Reject) error {
 		if rec == nil {

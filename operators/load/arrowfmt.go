@@ -3,10 +3,10 @@ package load
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -21,10 +21,14 @@ import (
 
 // recipeType is the recipe column type a file column is read as when no
 // type is declared: strings, integers, floats and booleans keep their kind,
-// everything else (lists, structs, maps, timestamps, binary...) is json.
+// lists, structs and maps are json; "" for the types caco does not read
+// exactly (see supported).
 func recipeType(f arrow.Field) string {
 	if op.IsJSON(f) {
 		return op.TypeJSON
+	}
+	if !supported(f.Type) {
+		return ""
 	}
 	t := f.Type
 	if d, ok := t.(*arrow.DictionaryType); ok {
@@ -35,7 +39,7 @@ func recipeType(f arrow.Field) string {
 		return op.TypeString
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
 		return op.TypeInt
-	case arrow.FLOAT32, arrow.FLOAT64:
+	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64:
 		return op.TypeFloat
 	case arrow.BOOL:
 		return op.TypeBool
@@ -47,6 +51,8 @@ func recipeType(f arrow.Field) string {
 func convertible(from arrow.Field, to string) bool {
 	have := recipeType(from)
 	switch {
+	case have == "":
+		return false
 	case have == to, to == op.TypeJSON:
 		return true
 	case to == op.TypeFloat && have == op.TypeInt:
@@ -59,7 +65,8 @@ func convertible(from arrow.Field, to string) bool {
 
 // fileSchema reads the Arrow schema of a Parquet (footer only) or Arrow IPC
 // file (first message or footer).
-func fileSchema(f srcFile) (*arrow.Schema, error) {
+func fileSchema(f srcFile) (_ *arrow.Schema, err error) {
+	defer op.Recover(&err, "reading the schema of "+f.path)
 	switch f.format {
 	case FormatParquet:
 		pf, err := file.OpenParquetFile(f.path, false)
@@ -99,7 +106,11 @@ func planArrow(files []srcFile, decl *arrow.Schema) (*arrow.Schema, error) {
 			if out == nil {
 				fields := make([]arrow.Field, sc.NumFields())
 				for k, fl := range sc.Fields() {
-					fields[k] = op.MustField(fl.Name, recipeType(fl))
+					t := recipeType(fl)
+					if t == "" {
+						return nil, unsupportedError(f.path, fl)
+					}
+					fields[k] = op.MustField(fl.Name, t)
 				}
 				out = arrow.NewSchema(fields, nil)
 			}
@@ -123,6 +134,9 @@ func checkFileSchema(path string, sc, want *arrow.Schema, declared bool) error {
 			return fmt.Errorf("%s has several columns named %q", path, w.Name)
 		}
 		have := sc.Field(idx[0])
+		if recipeType(have) == "" {
+			return unsupportedError(path, have)
+		}
 		if !convertible(have, op.TypeName(w)) {
 			return fmt.Errorf("%s: column %q is %s, not %s", path, w.Name, have.Type, op.TypeName(w))
 		}
@@ -131,6 +145,10 @@ func checkFileSchema(path string, sc, want *arrow.Schema, declared bool) error {
 		return fmt.Errorf("%s has columns %s, but the first file has %s", path, columnList(sc), columnList(want))
 	}
 	return nil
+}
+
+func unsupportedError(path string, f arrow.Field) error {
+	return fmt.Errorf("%s: column %q is %s, which caco cannot hold exactly (it reads strings, integers, floats, booleans, and lists, structs and maps of those as json); declare columns: without it, or convert it to one of those first", path, f.Name, f.Type)
 }
 
 // arrowFile reads Arrow IPC files in either the stream or the file format.
@@ -203,7 +221,8 @@ func (af *arrowFile) close() {
 	af.f.Close()
 }
 
-func (r *reader) readArrow(ctx context.Context, f srcFile, seq *uint64, want func(uint64) bool, emit emitFunc) error {
+func (r *reader) readArrow(ctx context.Context, f srcFile, seq *uint64, want func(uint64) bool, emit emitFunc) (err error) {
+	defer op.Recover(&err, "reading Arrow file "+f.path)
 	af, err := openArrow(f.path, r.alloc)
 	if err != nil {
 		return err
@@ -234,13 +253,18 @@ func (r *reader) readArrow(ctx context.Context, f srcFile, seq *uint64, want fun
 	return b.flush()
 }
 
-func (r *reader) readParquet(ctx context.Context, f srcFile, seq *uint64, want func(uint64) bool, emit emitFunc) error {
+// readParquet reads a Parquet file. Its column readers run in this
+// goroutine (Parallel: false), so that the recover below catches a panic of
+// the Parquet library on a corrupt file: a recover does not reach
+// goroutines a library starts.
+func (r *reader) readParquet(ctx context.Context, f srcFile, seq *uint64, want func(uint64) bool, emit emitFunc) (err error) {
+	defer op.Recover(&err, "reading Parquet file "+f.path+" (corrupt?)")
 	pf, err := file.OpenParquetFile(f.path, false)
 	if err != nil {
 		return fmt.Errorf("reading Parquet file %s: %w", f.path, err)
 	}
 	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchSize), Parallel: r.workers > 1}, r.alloc)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchSize), Parallel: false}, r.alloc)
 	if err != nil {
 		return fmt.Errorf("reading Parquet file %s: %w", f.path, err)
 	}
@@ -341,6 +365,7 @@ type batcher struct {
 	emit    emitFunc
 	pending []arrow.Record
 	n       int64
+	rows    int64 // rows of the file before the pending ones
 }
 
 func (r *reader) newBatcher(path string, seq *uint64, want func(uint64) bool, emit emitFunc) *batcher {
@@ -387,16 +412,17 @@ func (b *batcher) flush() error {
 	}
 	seq := *b.seq
 	*b.seq++
+	defer func(n int64) { b.rows += n }(b.n)
 	b.n = 0
 	if len(b.pending) == 0 {
 		return b.emit(seq, nil, nil)
 	}
-	rec, err := b.build()
+	rec, rejects, err := b.build()
 	b.release()
 	if err != nil {
 		return err
 	}
-	return b.emit(seq, rec, nil) // emit owns rec
+	return b.emit(seq, rec, rejects) // emit owns rec
 }
 
 func (b *batcher) release() {
@@ -406,8 +432,10 @@ func (b *batcher) release() {
 	b.pending = b.pending[:0]
 }
 
-// build concatenates the pending slices and converts their columns.
-func (b *batcher) build() (arrow.Record, error) {
+// build concatenates the pending slices and converts their columns. Rows
+// holding a non-finite float (NaN, ±Inf; also inside lists and structs) are
+// rejects (bad_value): caco stores only finite floats.
+func (b *batcher) build() (arrow.Record, []op.Reject, error) {
 	alloc := b.r.alloc
 	want := b.r.schema
 	src := b.pending[0].Schema()
@@ -423,6 +451,7 @@ func (b *batcher) build() (arrow.Record, error) {
 	for _, p := range b.pending {
 		rows += p.NumRows()
 	}
+	bad := map[int]string{}
 	for i, w := range want.Fields() {
 		k := src.FieldIndices(w.Name)[0]
 		var whole arrow.Array
@@ -437,43 +466,75 @@ func (b *batcher) build() (arrow.Record, error) {
 			var err error
 			whole, err = array.Concatenate(parts, alloc)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: column %q: %w", b.path, w.Name, err)
+				return nil, nil, fmt.Errorf("reading %s: column %q: %w", b.path, w.Name, err)
 			}
 		}
-		c, err := convertArray(alloc, whole, src.Field(k), w)
+		c, err := convertArray(alloc, whole, src.Field(k), w, bad)
 		whole.Release()
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: column %q: %w", b.path, w.Name, err)
+			return nil, nil, fmt.Errorf("reading %s: column %q: %w", b.path, w.Name, err)
 		}
 		cols[i] = c
 	}
-	return array.NewRecord(want, cols, rows), nil
+	rec := array.NewRecord(want, cols, rows)
+	if len(bad) == 0 {
+		return rec, nil, nil
+	}
+	defer rec.Release()
+	keep := make([]bool, rows)
+	var rejects []op.Reject
+	for r := range keep {
+		msg, isBad := bad[r]
+		keep[r] = !isBad
+		if isBad {
+			rejects = append(rejects, op.Reject{Row: -1, Reason: ReasonBadValue,
+				Detail: fmt.Sprintf("%s: row %d: %s", b.path, b.rows+int64(r)+1, msg), Data: op.RowJSON(rec, r)})
+		}
+	}
+	out, err := op.Filter(alloc, rec, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, rejects, nil
 }
 
-// convertArray returns arr as the recipe type of to (a new reference).
-func convertArray(alloc memory.Allocator, arr arrow.Array, from, to arrow.Field) (arrow.Array, error) {
+// convertArray returns arr as the recipe type of to (a new reference);
+// rows that cannot be held exactly are noted in bad (row → message).
+func convertArray(alloc memory.Allocator, arr arrow.Array, from, to arrow.Field, bad map[int]string) (arrow.Array, error) {
 	typ := op.TypeName(to)
 	if typ == op.TypeJSON {
 		if op.IsJSON(from) && arr.DataType().ID() == arrow.STRING {
 			arr.Retain()
 			return arr, nil
 		}
-		return toJSONText(alloc, arr)
+		return toJSONText(alloc, arr, to.Name, bad)
 	}
+	var out arrow.Array
 	if arrow.TypeEqual(arr.DataType(), to.Type) {
 		arr.Retain()
-		return arr, nil
+		out = arr
+	} else {
+		ctx := compute.WithAllocator(context.Background(), alloc)
+		var err error
+		out, err = compute.CastArray(ctx, arr, compute.SafeCastOptions(to.Type))
+		if err != nil {
+			return nil, fmt.Errorf("converting %s to %s: %w", arr.DataType(), typ, err)
+		}
 	}
-	ctx := compute.WithAllocator(context.Background(), alloc)
-	out, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(to.Type))
-	if err != nil {
-		return nil, fmt.Errorf("converting %s to %s: %w", arr.DataType(), typ, err)
+	if fl, ok := out.(*array.Float64); ok {
+		for i := 0; i < fl.Len(); i++ {
+			if f := fl.Value(i); fl.IsValid(i) && (math.IsNaN(f) || math.IsInf(f, 0)) {
+				if _, seen := bad[i]; !seen {
+					bad[i] = fmt.Sprintf("column %q: %v", to.Name, &op.NonFiniteError{F: f})
+				}
+			}
+		}
 	}
 	return out, nil
 }
 
-// toJSONText renders each value as JSON text (nulls stay null).
-func toJSONText(alloc memory.Allocator, arr arrow.Array) (arrow.Array, error) {
+// toJSONText renders each value as exact JSON text (nulls stay null).
+func toJSONText(alloc memory.Allocator, arr arrow.Array, name string, bad map[int]string) (arrow.Array, error) {
 	sb := array.NewStringBuilder(alloc)
 	defer sb.Release()
 	sb.Reserve(arr.Len())
@@ -483,17 +544,17 @@ func toJSONText(alloc memory.Allocator, arr arrow.Array) (arrow.Array, error) {
 			sb.AppendNull()
 			continue
 		}
-		switch a := arr.(type) {
-		case *array.String:
-			buf = op.AppendJSONString(buf[:0], a.Value(i))
-		case *array.LargeString:
-			buf = op.AppendJSONString(buf[:0], a.Value(i))
-		default:
-			b, err := json.Marshal(arr.GetOneForMarshal(i))
-			if err != nil {
+		var err error
+		buf, err = appendArrowJSON(buf[:0], arr, i)
+		if err != nil {
+			if _, ok := err.(*op.NonFiniteError); !ok {
 				return nil, fmt.Errorf("rendering row %d as JSON: %w", i, err)
 			}
-			buf = append(buf[:0], b...)
+			if _, seen := bad[i]; !seen {
+				bad[i] = fmt.Sprintf("column %q: %v", name, err)
+			}
+			sb.AppendNull()
+			continue
 		}
 		sb.BinaryBuilder.Append(buf)
 	}

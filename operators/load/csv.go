@@ -2,29 +2,17 @@ package load
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/caco-dev/caco/engine/op"
 )
-
-func newCSVReader(r io.Reader, format string) *csv.Reader {
-	cr := csv.NewReader(r)
-	if format == FormatTSV {
-		cr.Comma = '\t'
-		cr.LazyQuotes = true // TSV rarely quotes; a stray quote is text
-	}
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	return cr
-}
 
 // planCSV learns (or checks) the columns of CSV files: every file's header
 // must hold the columns.
@@ -68,6 +56,33 @@ func csvColumns(path string, header []string, sc *arrow.Schema) ([]int, error) {
 	return idx, nil
 }
 
+// readHeader reads and checks a CSV file's header.
+func readHeader(sc *csvScanner, path string) ([]string, error) {
+	rec, err := sc.next()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s is empty (a CSV file needs a header line)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the header of %s: %w", path, err)
+	}
+	if rec.err != "" {
+		return nil, fmt.Errorf("reading the header of %s: line %d: %s", path, rec.start, rec.err)
+	}
+	header := append([]string(nil), rec.fields...)
+	seenName := map[string]bool{}
+	for i, h := range header {
+		if h == "" {
+			return nil, fmt.Errorf("%s: header column %d has no name", path, i+1)
+		}
+		if seenName[h] {
+			return nil, fmt.Errorf("%s: header names column %q twice", path, h)
+		}
+		seenName[h] = true
+	}
+	sc.nfields = len(header)
+	return header, nil
+}
+
 // readCSV reads one CSV file sequentially in batches of batchSize records.
 func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(uint64) bool, emit emitFunc) error {
 	rc, err := openText(f.path)
@@ -75,17 +90,10 @@ func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(
 		return fmt.Errorf("opening %s: %w", f.path, err)
 	}
 	defer rc.Close()
-	cr := newCSVReader(rc, f.format)
-	header, err := cr.Read()
-	if err == io.EOF {
-		return fmt.Errorf("%s is empty (a CSV file needs a header line)", f.path)
-	}
+	cs := newCSVScanner(rc, f.format)
+	header, err := readHeader(cs, f.path)
 	if err != nil {
-		return fmt.Errorf("reading the header of %s: %w", f.path, err)
-	}
-	header = append([]string(nil), header...)
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], string(bom))
+		return err
 	}
 	idx, err := csvColumns(f.path, header, r.schema)
 	if err != nil {
@@ -98,10 +106,11 @@ func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(
 	rb := array.NewRecordBuilder(r.alloc, r.schema)
 	defer rb.Release()
 	var (
-		n       int
-		cur     bool
-		rejects []op.Reject
-		vals    = make([]any, len(types))
+		n        int
+		cur      bool
+		rejects  []op.Reject
+		replaced int64
+		vals     = make([]any, len(types))
 	)
 	flush := func() error {
 		s := *seq
@@ -109,6 +118,10 @@ func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(
 		n = 0
 		if !cur {
 			return emit(s, nil, nil)
+		}
+		if replaced > 0 {
+			r.count(s, CounterUTF8Replaced, replaced)
+			replaced = 0
 		}
 		rec := rb.NewRecord() // emit owns it
 		rj := rejects
@@ -122,51 +135,63 @@ func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(
 			}
 			cur = want(*seq)
 		}
-		rec, err := cr.Read()
+		rec, err := cs.next()
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		var pe *csv.ParseError
-		switch {
-		case errors.As(err, &pe):
-			n++
-			if cur {
-				rejects = append(rejects, op.Reject{Row: -1, Reason: ReasonBadRow,
-					Detail: fmt.Sprintf("%s:%d: %v", f.path, pe.StartLine, pe.Err)})
-			}
-		case err != nil:
+		if err != nil {
 			return fmt.Errorf("reading %s: %w", f.path, err)
-		default:
-			n++
-			if !cur {
-				break
+		}
+		n++
+		if !cur {
+			goto next
+		}
+		if rec.err != "" {
+			lines := fmt.Sprint(rec.start)
+			if rec.end != rec.start {
+				lines = fmt.Sprintf("%d (to line %d)", rec.start, rec.end)
 			}
-			if msg := csvRow(rec, header, idx, types, vals); msg != "" {
-				reason := ReasonBadType
-				if msg[0] == '!' {
-					reason, msg = ReasonBadRow, msg[1:]
-				}
-				rejects = append(rejects, op.Reject{Row: -1, Reason: reason,
-					Detail: fmt.Sprintf("%s:%d: %s", f.path, line, msg), Data: csvData(header, rec)})
-				break
+			rejects = append(rejects, op.Reject{Row: -1, Reason: ReasonBadRow,
+				Detail: fmt.Sprintf("%s:%s: %s", f.path, lines, rec.err), Data: rawData(rec.raw)})
+			goto next
+		}
+		if !utf8.Valid(rec.raw) {
+			if r.policy.invalidUTF8 != UTF8Replace {
+				rejects = append(rejects, op.Reject{Row: -1, Reason: ReasonBadUTF8,
+					Detail: fmt.Sprintf("%s:%d: invalid UTF-8 at byte %d (invalid_utf8: replace keeps the row with U+FFFD)", f.path, rec.start, badUTF8At(rec.raw)+1),
+					Data:   csvData(header, rec.fields)})
+				goto next
 			}
-			for i, v := range vals {
-				b := rb.Field(i)
-				switch t := v.(type) {
-				case nil:
-					b.AppendNull()
-				case string:
-					b.(*array.StringBuilder).Append(t)
-				case int64:
-					b.(*array.Int64Builder).Append(t)
-				case float64:
-					b.(*array.Float64Builder).Append(t)
-				case bool:
-					b.(*array.BooleanBuilder).Append(t)
-				}
+			for i := range rec.fields {
+				rec.fields[i] = strings.ToValidUTF8(rec.fields[i], "\ufffd")
+			}
+			replaced++
+		}
+		if msg := csvRow(rec.fields, header, idx, types, vals); msg != "" {
+			reason := ReasonBadType
+			if msg[0] == '!' {
+				reason, msg = ReasonBadRow, msg[1:]
+			}
+			rejects = append(rejects, op.Reject{Row: -1, Reason: reason,
+				Detail: fmt.Sprintf("%s:%d: %s", f.path, rec.start, msg), Data: csvData(header, rec.fields)})
+			goto next
+		}
+		for i, v := range vals {
+			b := rb.Field(i)
+			switch t := v.(type) {
+			case nil:
+				b.AppendNull()
+			case string:
+				b.(*array.StringBuilder).Append(t)
+			case int64:
+				b.(*array.Int64Builder).Append(t)
+			case float64:
+				b.(*array.Float64Builder).Append(t)
+			case bool:
+				b.(*array.BooleanBuilder).Append(t)
 			}
 		}
+	next:
 		if n == r.batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -177,6 +202,12 @@ func (r *reader) readCSV(ctx context.Context, f srcFile, seq *uint64, want func(
 		return flush()
 	}
 	return nil
+}
+
+// rawData renders raw text as a reject's data: {"_raw": text}.
+func rawData(raw []byte) string {
+	buf := append([]byte(`{"_raw":`), op.AppendJSONString(nil, string(raw))...)
+	return truncData(append(buf, '}'))
 }
 
 // csvRow converts a record's cells into vals; it returns a message (starting
@@ -201,9 +232,13 @@ func csvRow(rec, header []string, idx []int, types []string, vals []any) string 
 			}
 			vals[i] = n
 		case op.TypeFloat:
-			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil {
+			t := strings.TrimSpace(s)
+			if !validNumber([]byte(t)) {
 				return fmt.Sprintf("column %q: want a float, got %q", header[idx[i]], clip(s))
+			}
+			f, msg := exactFloat(t)
+			if msg != "" {
+				return fmt.Sprintf("column %q: %s", header[idx[i]], msg)
 			}
 			vals[i] = f
 		case op.TypeBool:

@@ -3,8 +3,6 @@ package load
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -19,6 +17,10 @@ import (
 type seen struct {
 	name                                    string
 	null, ints, floats, strs, bools, nested bool
+	// bigInts: an integer beyond int64; inexact: an int64 that no float64
+	// holds exactly; odd: a number that is not strict JSON (NaN, 01) or
+	// beyond the float64 range.
+	bigInts, inexact, odd bool
 }
 
 func (s *seen) typ() string {
@@ -31,6 +33,8 @@ func (s *seen) typ() string {
 	switch {
 	case kinds != 1 || s.nested:
 		return op.TypeJSON // mixed kinds, nested values, or only nulls
+	case s.bigInts || s.odd || s.floats && s.inexact:
+		return op.TypeJSON // no int or float column holds every number seen
 	case s.floats:
 		return op.TypeFloat
 	case s.ints:
@@ -42,20 +46,31 @@ func (s *seen) typ() string {
 	}
 }
 
-// numberIsInt reports whether a JSON number's text is an integer that fits
-// in int64.
-func numberIsInt(raw []byte) bool {
-	if bytes.ContainsAny(raw, ".eE") {
-		return false
+// noteNumber records a JSON number's kind.
+func (s *seen) noteNumber(raw []byte) {
+	switch {
+	case !validNumber(raw):
+		s.odd = true
+	case op.NumberIsInt(string(raw)):
+		s.ints = true
+		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
+			s.bigInts = true
+		} else if _, msg := exactFloat(string(raw)); msg != "" {
+			s.inexact = true
+		}
+	default:
+		s.floats = true
+		if _, msg := exactFloat(string(raw)); msg != "" {
+			s.odd = true
+		}
 	}
-	_, err := strconv.ParseInt(string(raw), 10, 64)
-	return err == nil
 }
 
 // inferJSONL learns columns from the first n non-blank lines of the files:
-// keys in order of first appearance; numbers are int unless a float (or an
-// integer too big for int64) appears; nested values, mixed kinds and
-// all-null keys become json columns. Malformed lines are skipped here (they
+// keys in order of first appearance; numbers are int unless a float appears,
+// and json when neither int nor float holds every number seen exactly (an
+// integer beyond int64, floats with an integer a float64 cannot hold);
+// nested values, mixed kinds and all-null keys become json columns. Malformed lines are skipped here (they
 // become rejects when read).
 func inferJSONL(files []srcFile, n int) (*arrow.Schema, int, error) {
 	var (
@@ -97,11 +112,7 @@ func inferJSONL(files []srcFile, n int) (*arrow.Schema, int, error) {
 								case fastjson.TypeNull:
 									s.null = true
 								case fastjson.TypeNumber:
-									if numberIsInt(v.MarshalTo(nil)) {
-										s.ints = true
-									} else {
-										s.floats = true
-									}
+									s.noteNumber(v.MarshalTo(nil))
 								case fastjson.TypeString:
 									s.strs = true
 								case fastjson.TypeTrue, fastjson.TypeFalse:
@@ -133,55 +144,41 @@ func inferJSONL(files []srcFile, n int) (*arrow.Schema, int, error) {
 	return arrow.NewSchema(fields, nil), rows, nil
 }
 
-// csvHeader returns a CSV file's header and its first n records.
+// csvSample returns a CSV file's header and its first n good records.
 func csvSample(f srcFile, n int) ([]string, [][]string, error) {
 	rc, err := openText(f.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", f.path, err)
 	}
 	defer rc.Close()
-	r := newCSVReader(rc, f.format)
-	header, err := r.Read()
-	if err == io.EOF {
-		return nil, nil, fmt.Errorf("%s is empty (a CSV file needs a header line)", f.path)
-	}
+	cs := newCSVScanner(rc, f.format)
+	header, err := readHeader(cs, f.path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the header of %s: %w", f.path, err)
-	}
-	header = append([]string(nil), header...)
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], string(bom))
-	}
-	seenName := map[string]bool{}
-	for i, h := range header {
-		if h == "" {
-			return nil, nil, fmt.Errorf("%s: header column %d has no name", f.path, i+1)
-		}
-		if seenName[h] {
-			return nil, nil, fmt.Errorf("%s: header names column %q twice", f.path, h)
-		}
-		seenName[h] = true
+		return nil, nil, err
 	}
 	var recs [][]string
 	for len(recs) < n {
-		rec, err := r.Read()
+		rec, err := cs.next()
 		if err == io.EOF {
 			break
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			continue // counted as a reject when read
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading %s: %w", f.path, err)
 		}
-		recs = append(recs, append([]string(nil), rec...))
+		if rec.err != "" || len(rec.fields) != len(header) {
+			continue // a reject when read
+		}
+		recs = append(recs, append([]string(nil), rec.fields...))
 	}
 	return header, recs, nil
 }
 
 // inferCSV types each header column from the sampled records: int, float or
-// bool when every non-empty value parses as one, else string.
+// bool when every non-empty value is one, written as such, else string. An
+// int is plain decimal that fits in int64, without a sign, leading zeros or
+// spaces (so 007 and +1 stay strings); a float is a JSON-style number that a
+// float64 holds exactly if it is an integer (so 12345678901234567890123
+// stays a string); NaN and Inf are strings.
 func inferCSV(header []string, recs [][]string) *arrow.Schema {
 	fields := make([]arrow.Field, len(header))
 	for c, h := range header {
@@ -192,10 +189,11 @@ func inferCSV(header []string, recs [][]string) *arrow.Schema {
 			}
 			any = true
 			v := r[c]
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			num := validNumber([]byte(v))
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil || !num || !op.NumberIsInt(v) {
 				isInt = false
 			}
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
+			if _, msg := exactFloat(v); !num || msg != "" {
 				isFloat = false
 			}
 			if lv := strings.ToLower(v); lv != "true" && lv != "false" {

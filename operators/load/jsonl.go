@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -21,9 +23,17 @@ var bom = []byte("\xef\xbb\xbf")
 
 // Reject reasons of load.
 const (
-	ReasonBadJSON = "bad_json" // a line that is not a JSON object
-	ReasonBadType = "bad_type" // a value of the wrong type for its column
-	ReasonBadRow  = "bad_row"  // a CSV record that cannot be read (field count, quotes)
+	ReasonBadJSON  = "bad_json"  // a line that is not a JSON object
+	ReasonBadType  = "bad_type"  // a value of the wrong type for its column
+	ReasonBadRow   = "bad_row"   // a CSV record that cannot be read (field count, quotes)
+	ReasonBadUTF8  = "bad_utf8"  // invalid UTF-8, or an escaped lone surrogate (\ud800), in a JSONL or CSV row
+	ReasonExtra    = "extra_key" // a JSONL key that is not a column, with extra_keys: reject
+	ReasonBadValue = "bad_value" // a Parquet or Arrow value caco cannot hold exactly (NaN, ±Inf)
+)
+
+// Counters load adds to its step's stats.
+const (
+	CounterUTF8Replaced = "utf8_replaced_rows" // rows whose invalid UTF-8 was replaced (invalid_utf8: replace)
 )
 
 // maxRejectData bounds the raw line kept in a reject.
@@ -83,10 +93,11 @@ type chunk struct {
 }
 
 type chunkResult struct {
-	rec     arrow.Record
-	rejects []op.Reject
-	unknown map[string]int
-	err     error
+	rec      arrow.Record
+	rejects  []op.Reject
+	unknown  map[string]int
+	replaced int64 // rows with invalid UTF-8 replaced
+	err      error
 }
 
 var chunkPool = sync.Pool{New: func() any { return &chunk{res: make(chan chunkResult, 1)} }}
@@ -123,7 +134,7 @@ func (r *reader) readJSONL(ctx context.Context, files []srcFile, seq *uint64, wa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := newJSONLParser(r.alloc, r.schema)
+			p := newJSONLParser(r.alloc, r.schema, r.policy)
 			defer p.release()
 			for c := range jobs {
 				c.res <- p.parse(c)
@@ -184,8 +195,11 @@ func (r *reader) readJSONL(ctx context.Context, files []srcFile, seq *uint64, wa
 			for k, line := range res.unknown {
 				if !logged[k] {
 					logged[k] = true
-					r.logf("%s:%d: key %q is not one of the step's columns and is ignored (declare it under columns:)", c.file, line, k)
+					r.logf("%s:%d: key %q is not one of the step's columns and is ignored (extra_keys: ignore)", c.file, line, k)
 				}
+			}
+			if res.replaced > 0 {
+				r.count(c.seq, CounterUTF8Replaced, res.replaced)
 			}
 			firstErr = emit(c.seq, res.rec, res.rejects) // emit owns res.rec
 		}
@@ -275,6 +289,10 @@ func (r *reader) cutJSONL(ctx context.Context, f srcFile, seq *uint64, want func
 // jsonlParser turns chunks into records; one per worker.
 type jsonlParser struct {
 	schema *arrow.Schema
+	policy policy
+	extra  int // index of the extra-keys column, or -1
+	ebuf   []byte
+	fixed  []byte
 	index  map[string]int
 	types  []string
 	rb     *array.RecordBuilder
@@ -299,10 +317,14 @@ type cell struct {
 	end   int
 }
 
-func newJSONLParser(alloc memory.Allocator, sc *arrow.Schema) *jsonlParser {
-	jp := &jsonlParser{schema: sc, index: map[string]int{}, rb: array.NewRecordBuilder(alloc, sc)}
+func newJSONLParser(alloc memory.Allocator, sc *arrow.Schema, pol policy) *jsonlParser {
+	jp := &jsonlParser{schema: sc, policy: pol, extra: -1, index: map[string]int{}, rb: array.NewRecordBuilder(alloc, sc)}
 	for i, f := range sc.Fields() {
-		jp.index[f.Name] = i
+		if pol.extraKeys == ExtraKeep && f.Name == ExtraColumn && i == sc.NumFields()-1 {
+			jp.extra = i
+		} else {
+			jp.index[f.Name] = i
+		}
 		jp.types = append(jp.types, op.TypeName(f))
 	}
 	jp.vals = make([]*fastjson.Value, len(jp.types))
@@ -330,8 +352,13 @@ func (jp *jsonlParser) parse(c *chunk) chunkResult {
 		start = end
 		if msg := jp.row(line, c, k, &res); msg != "" {
 			reason := ReasonBadType
-			if msg[0] == '!' {
+			switch msg[0] {
+			case '!':
 				reason, msg = ReasonBadJSON, msg[1:]
+			case '~':
+				reason, msg = ReasonBadUTF8, msg[1:]
+			case '+':
+				reason, msg = ReasonExtra, msg[1:]
 			}
 			res.rejects = append(res.rejects, op.Reject{Row: -1, Reason: reason,
 				Detail: fmt.Sprintf("%s:%d: %s", c.file, c.lines[k], msg), Data: truncData(line)})
@@ -349,9 +376,16 @@ func (jp *jsonlParser) parse(c *chunk) chunkResult {
 	return res
 }
 
-// row appends one line; it returns "" when done, or a message (starting with
-// "!" for malformed JSON) when the line is a reject.
+// row appends one line; it returns "" when done, or a message when the
+// line is a reject, starting with "!" for malformed JSON, "~" for bad
+// UTF-8 and "+" for an extra key.
 func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) string {
+	if msg, fixed := jp.checkUTF8(line); msg != "" {
+		return msg
+	} else if fixed != nil {
+		line = fixed
+		res.replaced++
+	}
 	v, err := jp.p.ParseBytes(line)
 	if err != nil {
 		return "!malformed JSON: " + err.Error()
@@ -363,28 +397,66 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 	for i := range jp.vals {
 		jp.vals[i] = nil
 	}
+	var extraMsg string
+	nExtra := 0
+	if jp.extra >= 0 {
+		jp.ebuf = append(jp.ebuf[:0], '{')
+	}
 	obj.Visit(func(key []byte, v *fastjson.Value) {
 		if i, ok := jp.index[string(key)]; ok {
 			jp.vals[i] = v
 			return
 		}
-		if res.unknown == nil {
-			res.unknown = map[string]int{}
-		}
-		if _, ok := res.unknown[string(key)]; !ok {
-			res.unknown[string(key)] = c.lines[k]
+		switch jp.policy.extraKeys {
+		case ExtraReject:
+			if extraMsg == "" {
+				extraMsg = fmt.Sprintf("+key %q is not one of the step's columns (%s); set extra_keys: keep to put such keys in a json column %q, extra_keys: ignore to drop them, or declare columns:", key, jp.policy.columnsFrom, ExtraColumn)
+			}
+		case ExtraKeep:
+			if nExtra > 0 {
+				jp.ebuf = append(jp.ebuf, ',')
+			}
+			nExtra++
+			jp.ebuf = op.AppendJSONString(jp.ebuf, string(key))
+			jp.ebuf = append(jp.ebuf, ':')
+			jp.ebuf = v.MarshalTo(jp.ebuf)
+		default:
+			if res.unknown == nil {
+				res.unknown = map[string]int{}
+			}
+			if _, ok := res.unknown[string(key)]; !ok {
+				res.unknown[string(key)] = c.lines[k]
+			}
 		}
 	})
+	if extraMsg != "" {
+		return extraMsg
+	}
 	jp.buf = jp.buf[:0]
 	for i, typ := range jp.types {
-		v := jp.vals[i]
 		cl := &jp.cells[i]
 		*cl = cell{}
+		if i == jp.extra {
+			if nExtra == 0 {
+				cl.null = true
+				continue
+			}
+			jp.ebuf = append(jp.ebuf, '}')
+			if msg := checkNumbers(jp.p2(jp.ebuf)); msg != "" {
+				return fmt.Sprintf("!column %q: %s", ExtraColumn, msg)
+			}
+			cl.start = len(jp.buf)
+			jp.buf = append(jp.buf, jp.ebuf...)
+			cl.end = len(jp.buf)
+			continue
+		}
+		v := jp.vals[i]
 		if v == nil || v.Type() == fastjson.TypeNull {
 			cl.null = true
 			continue
 		}
 		bad := false
+		name := jp.schema.Field(i).Name
 		switch typ {
 		case op.TypeString:
 			if v.Type() != fastjson.TypeString {
@@ -397,13 +469,16 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 				break
 			}
-			n, err := v.Int64()
+			text := v.MarshalTo(nil)
+			if !validNumber(text) {
+				return fmt.Sprintf("!column %q: %s is not a JSON number", name, text)
+			}
+			if !op.NumberIsInt(string(text)) {
+				return fmt.Sprintf("column %q: want an int, got the float %s (an int column holds integers only; declare it float or json)", name, text)
+			}
+			n, err := strconv.ParseInt(string(text), 10, 64)
 			if err != nil {
-				f, ferr := v.Float64()
-				if ferr != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
-					return fmt.Sprintf("column %q: want an int, got %s", jp.schema.Field(i).Name, describe(v))
-				}
-				n = int64(f)
+				return fmt.Sprintf("column %q: the integer %s does not fit in int64 (declare the column json to keep it exactly)", name, clip(string(text)))
 			}
 			cl.i = n
 		case op.TypeFloat:
@@ -411,10 +486,13 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 				break
 			}
-			f, err := v.Float64()
-			if err != nil {
-				bad = true
-				break
+			text := v.MarshalTo(nil)
+			if !validNumber(text) {
+				return fmt.Sprintf("!column %q: %s is not a JSON number", name, text)
+			}
+			f, msg := exactFloat(string(text))
+			if msg != "" {
+				return fmt.Sprintf("column %q: %s", name, msg)
 			}
 			cl.f = f
 		case op.TypeBool:
@@ -426,12 +504,15 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 			}
 		default: // json
+			if msg := checkNumbers(v); msg != "" {
+				return fmt.Sprintf("!column %q: %s", name, msg)
+			}
 			cl.start = len(jp.buf)
 			jp.buf = v.MarshalTo(jp.buf)
 			cl.end = len(jp.buf)
 		}
 		if bad {
-			return fmt.Sprintf("column %q: want %s, got %s", jp.schema.Field(i).Name, article(typ), describe(v))
+			return fmt.Sprintf("column %q: want %s, got %s", name, article(typ), describe(v))
 		}
 	}
 	for i, typ := range jp.types {
@@ -455,6 +536,152 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 		}
 	}
 	return ""
+}
+
+// p2 parses the extra-keys object built by row (valid JSON by construction).
+func (jp *jsonlParser) p2(b []byte) *fastjson.Value {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// checkUTF8 returns a "~" reject message when line has invalid UTF-8 or an
+// escaped lone surrogate, or, with invalid_utf8: replace, the line with
+// each replaced by U+FFFD (nil when the line is fine).
+func (jp *jsonlParser) checkUTF8(line []byte) (string, []byte) {
+	var fixed []byte
+	if !utf8.Valid(line) {
+		if jp.policy.invalidUTF8 != UTF8Replace {
+			return fmt.Sprintf("~invalid UTF-8 at byte %d (invalid_utf8: replace keeps the row with U+FFFD)", badUTF8At(line)+1), nil
+		}
+		jp.fixed = append(jp.fixed[:0], bytes.ToValidUTF8(line, []byte("\ufffd"))...)
+		fixed = jp.fixed
+		line = fixed
+	}
+	if bytes.Contains(line, []byte(`\u`)) || bytes.Contains(line, []byte(`\U`)) {
+		for {
+			ls := op.LoneSurrogate(line)
+			if ls == "" {
+				break
+			}
+			if jp.policy.invalidUTF8 != UTF8Replace {
+				return fmt.Sprintf("~escaped lone surrogate %s has no UTF-8 form (invalid_utf8: replace keeps the row with U+FFFD)", ls), nil
+			}
+			i := bytes.Index(line, []byte(ls))
+			fixed = append(append(append([]byte(nil), line[:i]...), `\ufffd`...), line[i+len(ls):]...)
+			line = fixed
+		}
+	}
+	return "", fixed
+}
+
+func badUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// validNumber reports whether text is a JSON number (fastjson also takes
+// NaN, inf and leading zeros).
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
+}
+
+// checkNumbers returns a message when a number inside v is not strict JSON
+// or beyond the float64 range.
+func checkNumbers(v *fastjson.Value) string {
+	if v == nil {
+		return "not JSON"
+	}
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		text := v.MarshalTo(nil)
+		if !validNumber(text) {
+			return string(text) + " is not a JSON number"
+		}
+		if !op.NumberIsInt(string(text)) {
+			if _, msg := exactFloat(string(text)); msg != "" {
+				return msg
+			}
+		}
+	case fastjson.TypeArray:
+		for _, it := range v.GetArray() {
+			if msg := checkNumbers(it); msg != "" {
+				return msg
+			}
+		}
+	case fastjson.TypeObject:
+		var msg string
+		v.GetObject().Visit(func(_ []byte, it *fastjson.Value) {
+			if msg == "" {
+				msg = checkNumbers(it)
+			}
+		})
+		return msg
+	}
+	return ""
+}
+
+// exactFloat parses number text for a float column: a float, or an integer
+// that a float64 holds exactly; "" or a message saying why not.
+func exactFloat(text string) (float64, string) {
+	if op.NumberIsInt(text) {
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err == nil {
+			if f := float64(n); f < 1<<63 && int64(f) == n {
+				return f, ""
+			}
+		}
+		return 0, fmt.Sprintf("the integer %s has no exact float64 (declare the column json to keep it exactly)", clip(text))
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Sprintf("%s is beyond the float64 range (caco stores only finite floats)", clip(text))
+	}
+	return f, ""
 }
 
 func article(typ string) string {

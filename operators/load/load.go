@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -21,10 +22,32 @@ const (
 	FieldBatchSize = "batch_size"
 	FieldColumns   = "columns"
 	FieldInferRows = "infer_rows"
+	FieldUTF8      = "invalid_utf8"
+	FieldExtraKeys = "extra_keys"
 
 	FieldColumnName = "name"
 	FieldColumnType = "type"
 )
+
+// Values of invalid_utf8 and extra_keys.
+const (
+	UTF8Reject  = "reject"
+	UTF8Replace = "replace"
+
+	ExtraReject = "reject"
+	ExtraKeep   = "keep"
+	ExtraIgnore = "ignore"
+
+	// ExtraColumn is the json column that extra_keys: keep adds.
+	ExtraColumn = "_extra"
+)
+
+// policy is how a reader treats bad input.
+type policy struct {
+	invalidUTF8 string // reject or replace
+	extraKeys   string // reject, keep or ignore
+	columnsFrom string // for messages: where the columns came from
+}
 
 // Defaults.
 const (
@@ -48,7 +71,13 @@ keep the order in which they first appear; numbers are int unless a float appear
 sample; objects, lists, keys whose kinds differ and keys that are always null become json
 columns. In CSV, a column is int, float or bool when every non-empty value in the sample
 parses as one, else string; an empty field is null (empty string in string columns).
-JSONL keys that are not columns are ignored, with one log line per key.
+JSONL numbers are read exactly: an int column holds only integer text that fits in int64
+(3.0 and 12345678901234567890123 are bad_type), a float column floats and the integers a
+float64 holds exactly; when learning columns, integers beyond int64, or floats mixed with
+integers a float64 cannot hold, make the column json, which keeps the number text. NaN,
+Infinity and numbers beyond the float64 range are rejected. CSV values with leading zeros
+(007), a sign (+1) or spaces stay strings when learning columns. JSONL keys that are not
+columns follow extra_keys. Invalid UTF-8 follows invalid_utf8.
 
 Bad rows are rejects, not errors: a malformed JSON line or a line that is not an object
 (bad_json), a value of the wrong type for its column (bad_type), an unreadable CSV record
@@ -74,6 +103,10 @@ not set workers); batches are still emitted in order.`,
 				}},
 			{Name: FieldInferRows, Kind: op.Int, Default: DefaultInferRows, Min: op.Bound(1),
 				Doc: "Rows of JSONL/CSV read at validation to learn the columns when columns: is not given."},
+			{Name: FieldUTF8, Kind: op.Enum, Enum: []string{UTF8Reject, UTF8Replace}, Default: UTF8Reject,
+				Doc: "JSONL and CSV rows with invalid UTF-8 or an escaped lone surrogate (\\ud800): reject them (bad_utf8, with file and line), or replace each bad sequence by U+FFFD and keep the row (counted as " + CounterUTF8Replaced + " in stats)."},
+			{Name: FieldExtraKeys, Kind: op.Enum, Enum: []string{ExtraReject, ExtraKeep, ExtraIgnore},
+				Doc: "JSONL keys that are not columns (a key that first appears after the rows used to learn the columns): reject the row naming the key (extra_key; the default when columns are learned), keep them as a JSON object in a json column " + ExtraColumn + ", or ignore them (the default when columns: is declared)."},
 		},
 		Example: `seeds:
   op: load
@@ -99,6 +132,8 @@ type Config struct {
 	BatchSize int      `yaml:"batch_size"`
 	Columns   []Column `yaml:"columns"`
 	InferRows int      `yaml:"infer_rows"`
+	UTF8      string   `yaml:"invalid_utf8"`
+	ExtraKeys string   `yaml:"extra_keys"`
 
 	// Set by Plan.
 	files      []srcFile
@@ -106,6 +141,8 @@ type Config struct {
 	workersSet bool
 	// Set by Open.
 	rc op.RunContext
+	// The reader of the current Read.
+	cur *reader
 }
 
 var (
@@ -124,6 +161,23 @@ func (c *Config) defaults() {
 	if c.InferRows <= 0 {
 		c.InferRows = DefaultInferRows
 	}
+	if c.UTF8 == "" {
+		c.UTF8 = UTF8Reject
+	}
+	if c.ExtraKeys == "" {
+		c.ExtraKeys = ExtraReject
+		if len(c.Columns) > 0 {
+			c.ExtraKeys = ExtraIgnore
+		}
+	}
+}
+
+func (c *Config) policy() policy {
+	from := fmt.Sprintf("learned from the first %d rows", c.InferRows)
+	if len(c.Columns) > 0 {
+		from = "declared under columns:"
+	}
+	return policy{invalidUTF8: c.UTF8, extraKeys: c.ExtraKeys, columnsFrom: from}
 }
 
 // declared returns the schema of `columns:`, or nil when none is declared.
@@ -189,6 +243,17 @@ func (c *Config) Plan(p op.PlanContext, _ *arrow.Schema) *arrow.Schema {
 		p.Errorf(FieldPath, "%v", err)
 		return nil
 	}
+	if c.ExtraKeys == ExtraKeep {
+		if files[0].format != FormatJSONL {
+			p.Errorf(FieldExtraKeys, "extra_keys: keep is for JSONL files (CSV, Parquet and Arrow columns come from the file's header or schema)")
+			return nil
+		}
+		if len(sc.FieldIndices(ExtraColumn)) > 0 {
+			p.Errorf(FieldExtraKeys, "extra_keys: keep adds a column %q, but the data already has one", ExtraColumn)
+			return nil
+		}
+		sc = op.SchemaWith(sc, op.JSONField(ExtraColumn))
+	}
 	c.files, c.schema = files, sc
 	return sc
 }
@@ -215,6 +280,37 @@ type reader struct {
 	workers   int
 	alloc     memory.Allocator
 	logf      func(format string, args ...any)
+	policy    policy
+
+	mu       sync.Mutex
+	counters map[uint64]map[string]int64
+}
+
+// count adds to a batch's counters (taken by BatchCounters).
+func (r *reader) count(seq uint64, name string, n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.counters == nil {
+		r.counters = map[uint64]map[string]int64{}
+	}
+	if r.counters[seq] == nil {
+		r.counters[seq] = map[string]int64{}
+	}
+	r.counters[seq][name] += n
+}
+
+// BatchCounters returns (and forgets) the counters of a batch this source
+// emitted: rows whose invalid UTF-8 was replaced.
+func (c *Config) BatchCounters(seq uint64) map[string]int64 {
+	r := c.cur
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.counters[seq]
+	delete(r.counters, seq)
+	return m
 }
 
 // Read emits the batches, in order, from the calling goroutine. emit owns
@@ -224,8 +320,9 @@ func (c *Config) Read(ctx context.Context, want func(seq uint64) bool, emit func
 	if c.schema == nil {
 		return fmt.Errorf("load %s: Read before a successful Plan", c.Path)
 	}
-	r := &reader{files: c.files, schema: c.schema, batchSize: c.BatchSize,
+	r := &reader{files: c.files, schema: c.schema, batchSize: c.BatchSize, policy: c.policy(),
 		workers: runtime.GOMAXPROCS(0), alloc: memory.DefaultAllocator, logf: func(string, ...any) {}}
+	c.cur = r
 	if c.rc != nil {
 		r.alloc, r.logf = c.rc.Alloc(), c.rc.Logf
 		if w := c.rc.Workers(); c.workersSet || w > 1 {

@@ -162,12 +162,12 @@ columns:
 			cfg:    "path: " + fixture(t, "hf"),
 			schema: "idx:int text:string messages:json",
 			rows: []string{
-				`{"idx":0,"text":"row a","messages":[{"content":"q0","role":"user"}]}`,
-				`{"idx":1,"text":"row b","messages":[{"content":"q1","role":"user"}]}`,
-				`{"idx":2,"text":"row c","messages":[{"content":"q2","role":"user"}]}`,
-				`{"idx":3,"text":"row d","messages":[{"content":"q3","role":"user"}]}`,
-				`{"idx":4,"text":"row e","messages":[{"content":"q4","role":"user"}]}`,
-				`{"idx":5,"text":"row f","messages":[{"content":"q5","role":"user"}]}`,
+				`{"idx":0,"text":"row a","messages":[{"role":"user","content":"q0"}]}`,
+				`{"idx":1,"text":"row b","messages":[{"role":"user","content":"q1"}]}`,
+				`{"idx":2,"text":"row c","messages":[{"role":"user","content":"q2"}]}`,
+				`{"idx":3,"text":"row d","messages":[{"role":"user","content":"q3"}]}`,
+				`{"idx":4,"text":"row e","messages":[{"role":"user","content":"q4"}]}`,
+				`{"idx":5,"text":"row f","messages":[{"role":"user","content":"q5"}]}`,
 			},
 		},
 	}
