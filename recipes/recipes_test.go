@@ -120,7 +120,7 @@ func TestPromptsAgree(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for name, s := range doc.Steps {
-			if s["op"] != "generate" {
+			if s["op"] != "generate" && s["op"] != "back_translate" {
 				continue
 			}
 			c := map[string]any{}
@@ -131,7 +131,7 @@ func TestPromptsAgree(t *testing.T) {
 			}
 			b, _ := json.Marshal(c)
 			if prev, ok := seen[name]; ok && prev.cfg != string(b) {
-				t.Errorf("generate step %q differs between %s and %s:\n%s\n%s", name, prev.file, f, prev.cfg, b)
+				t.Errorf("LLM step %q differs between %s and %s:\n%s\n%s", name, prev.file, f, prev.cfg, b)
 			}
 			seen[name] = struct{ file, cfg string }{f, string(b)}
 		}
@@ -175,7 +175,11 @@ func funnel(st *run.Stats) string {
 // filters are the quickstart's steps that must each reject something, so
 // that the data exercises every check of the method.
 var filters = []string{"unify", "run_seed_cots", "correct", "dedup_seed_cots", "variants", "codegen",
-	"run_cots", "dedup_cots", "solve", "final_answer", "consistent", "judge", "judged"}
+	"run_cots", "dedup_cots", "problem", "solve", "final_answer", "consistent", "judge", "judged"}
+
+// problemChecks are back_translate's reject reasons: the quickstart's
+// problem step must reject at least one problem for each.
+var problemChecks = []string{"missing_given", "mentions_code", "leaks_answer"}
 
 func TestQuickstart(t *testing.T) {
 	if *update {
@@ -199,11 +203,29 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("step %s rejected nothing: the quickstart data should exercise every filter", name)
 		}
 	}
+	if s, ok := byName["problem"]; ok {
+		for _, r := range problemChecks {
+			if s.Rejects[r] == 0 {
+				t.Errorf("step problem rejected nothing as %s: the quickstart data should trip every back_translate check", r)
+			}
+		}
+		styles := 0
+		for k, v := range s.Counters {
+			if strings.HasPrefix(k, "style_") && v > 0 {
+				styles++
+			}
+		}
+		if styles < 3 {
+			t.Errorf("step problem kept problems of %d styles, want at least 3 (counters %v)", styles, s.Counters)
+		}
+	}
 	for _, s := range st.Steps {
 		if s.Rejects["llm_error"] > 0 {
 			t.Errorf("step %s: %d llm_error rejects", s.Step, s.Rejects["llm_error"])
 		}
 	}
+	// Every flawed entry of the script is rejected where and why it says.
+	checkExpectations(t, filepath.Join(qsData, "script.yaml"), filepath.Join(dir, "rejects.jsonl"))
 	// The dataset, in both formats.
 	jsonl, err := os.ReadFile(filepath.Join(dir, "caco.jsonl"))
 	if err != nil {

@@ -382,17 +382,60 @@ func LoadWords(path string) (Words, error) {
 	return w, nil
 }
 
+var (
+	reTripleString = regexp.MustCompile(`(?s)""".*?"""|'''.*?'''`)
+	reString       = regexp.MustCompile(`"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'`)
+	reComment      = regexp.MustCompile(`#[^\n]*`)
+)
+
+// stripCommentsAndStrings removes docstrings, string literals and comments
+// from Python code, so that only its identifiers remain as names.
+func stripCommentsAndStrings(code string) string {
+	code = reTripleString.ReplaceAllString(code, " ")
+	code = reString.ReplaceAllString(code, " ")
+	return reComment.ReplaceAllString(code, " ")
+}
+
+var (
+	wordPrefixes = []string{"sub", "super", "re", "un", "non", "pre", "inter", "over", "under", "multi", "semi"}
+	wordSuffixes = []string{"s", "es", "ed", "ing", "er", "ers", "ly"}
+)
+
+// ordinary reports whether id is an English word: in the list, or a word of
+// the list with a common prefix or suffix (subsequence, reorders).
+func (w Words) ordinary(id string) bool {
+	low := strings.ToLower(id)
+	if w[low] {
+		return true
+	}
+	for _, p := range wordPrefixes {
+		if rest, ok := strings.CutPrefix(low, p); ok && len(rest) >= 3 && (w[rest] || w.suffixed(rest)) {
+			return true
+		}
+	}
+	return w.suffixed(low)
+}
+
+func (w Words) suffixed(s string) bool {
+	for _, x := range wordSuffixes {
+		if rest, ok := strings.CutSuffix(s, x); ok && len(rest) >= 3 && w[rest] {
+			return true
+		}
+	}
+	return false
+}
+
 // codeMentions returns what in the problem names the program: the words
 // code, Python, input and output; snake_case or camelCase tokens; and
 // identifiers of the code that are not ordinary words (three letters or
 // more: short names such as x, n or dp are how mathematics names things).
 func codeMentions(problem, code string, words Words) []string {
 	codeIDs := map[string]bool{}
-	for _, id := range reIdent.FindAllString(code, -1) {
+	for _, id := range reIdent.FindAllString(stripCommentsAndStrings(code), -1) {
 		if len(id) < 3 && !isCodeShaped(id) {
 			continue
 		}
-		if isCodeShaped(id) || !words[strings.ToLower(id)] {
+		if isCodeShaped(id) || !words.ordinary(id) {
 			codeIDs[id] = true
 		}
 	}

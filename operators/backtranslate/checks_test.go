@@ -61,7 +61,7 @@ func TestGivens(t *testing.T) {
 
 func TestCodeMentions(t *testing.T) {
 	w := words(t)
-	code := "input = {\"muffins\": 7, \"muffin_price\": 3}\nmuffins = input[\"muffins\"]\nmuffin_price = input[\"muffin_price\"]\ncnt = 0\ntotalCost = muffins * muffin_price\noutput = totalCost\n"
+	code := "input = {\"muffins\": 7, \"muffin_price\": 3}\nmuffins = input[\"muffins\"]\nmuffin_price = input[\"muffin_price\"]\ncnt = 0\ntotalCost = muffins * muffin_price\n# the zzyzx rule\nlabel = \"zzyzx\"\nsubsequence = reorders = 1\n\"\"\"qqxv docstring\"\"\"\noutput = totalCost\n"
 	cases := []struct{ name, problem, want string }{
 		{"clean", "Tom buys 7 muffins at $3 each. How much does he pay?", ""},
 		{"math subscripts are not code", "Let $a_n$ be a sequence with $x_1 = 3$ and $a_{n+1} = 2a_n$. Find $\\frac{a_5}{x_1}$.", ""},
@@ -74,6 +74,8 @@ func TestCodeMentions(t *testing.T) {
 		{"identifier that is no word", "Tom buys 7 muffins; let cnt be the count.", "cnt"},
 		{"identifier that is a word", "Tom buys 7 muffins; count the muffins.", ""},
 		{"latex commands are not code", "Compute $\\binom{7}{2}$ and $\\sqrt{muffins}$.", ""},
+		{"comments and strings are not names", "Find the longest subsequence; use the zzyzx rule.", ""},
+		{"a list word with a prefix is ordinary", "Tom reorders 7 muffins into a subsequence.", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
