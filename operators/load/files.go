@@ -177,8 +177,14 @@ func hfFiles(dir string) ([]srcFile, error) {
 	return out, nil
 }
 
-// fingerprint hashes the names, sizes and modification times of the files
-// path resolves to (and of state.json for save_to_disk folders).
+// fingerprint hashes the names, sizes and contents of the files path
+// resolves to (and of state.json for save_to_disk folders). The content
+// hash is a fast 64-bit hash (xxh3) of each file's bytes, cached by device,
+// inode, size, modification time and change time (see contentHash): an
+// unchanged file is not read again, and a file rewritten with the same size
+// and modification time (cp -p, rsync -a, tar x) is noticed, since those
+// cannot set its change time back. Touching a file without changing it
+// leaves the fingerprint as it was.
 func fingerprint(path, format string) (string, error) {
 	files, err := resolveFiles(path, format)
 	if err != nil {
@@ -187,11 +193,11 @@ func fingerprint(path, format string) (string, error) {
 	h := sha256.New()
 	seen := map[string]bool{}
 	add := func(p string) error {
-		st, err := os.Stat(p)
+		size, sum, err := contentHash(p)
 		if err != nil {
 			return fmt.Errorf("fingerprinting %s: %w", p, err)
 		}
-		fmt.Fprintf(h, "%s\t%d\t%d\n", p, st.Size(), st.ModTime().UnixNano())
+		fmt.Fprintf(h, "%s\t%d\t%016x\n", p, size, sum)
 		return nil
 	}
 	for _, f := range files {

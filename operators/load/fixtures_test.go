@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -91,19 +92,40 @@ func hfRecords(alloc memory.Allocator) (*arrow.Schema, []arrow.Record) {
 	return sc, recs
 }
 
-// TestFixtures regenerates the binary fixtures with -update, and otherwise
-// checks that they exist.
+// TestFixtures regenerates the binary fixtures: with -update into
+// testdata/formats, otherwise into a temporary folder, where each must equal
+// the checked-in file byte for byte (a fixture edited by hand, or a change
+// in how they are made, fails here).
 func TestFixtures(t *testing.T) {
 	files := []string{"seeds.parquet", "seeds.arrow", "hf/state.json", "hf/dataset_info.json",
 		"hf/data-00000-of-00002.arrow", "hf/data-00001-of-00002.arrow", "hfdict/dataset_dict.json"}
+	dir := fixture(t, ".")
 	if !*update {
-		for _, f := range files {
-			if _, err := os.Stat(fixture(t, f)); err != nil {
-				t.Errorf("missing fixture (run go test ./operators/load -run TestFixtures -update): %v", err)
-			}
-		}
+		dir = t.TempDir()
+	}
+	makeFixtures(t, dir)
+	if *update {
 		return
 	}
+	for _, f := range files {
+		want, err := os.ReadFile(fixture(t, f))
+		if err != nil {
+			t.Errorf("missing fixture (run go test ./operators/load -run TestFixtures -update): %v", err)
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("fixture %s differs from what fixtureRecord/hfRecords make (%d bytes, made %d): run go test ./operators/load -run TestFixtures -update and review the change", f, len(want), len(got))
+		}
+	}
+}
+
+// makeFixtures writes the binary fixtures into dir.
+func makeFixtures(t *testing.T, dir string) {
+	fixture := func(t *testing.T, name string) string { return filepath.Join(dir, name) }
 	alloc := memory.NewGoAllocator()
 	rec := fixtureRecord(alloc)
 	defer rec.Release()
