@@ -123,8 +123,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "caco run: --shard wants i/N with 0 <= i < N, got %q\n", *shard)
 			return exitUsage
 		}
-		si, sn = i, n
-		dir = filepath.Join(dir, fmt.Sprintf("shard-%04d-of-%04d", i, n))
+		si, sn = i, n // the shard's folder is inside dir; ${run_dir} stays dir (cluster.go)
 	}
 	absDir, _ := filepath.Abs(dir)
 	p, diags := loadPlan(file, sets, absDir, stderr, false)
@@ -182,11 +181,15 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if data, err := os.ReadFile(file); err == nil {
 		hash = fmt.Sprintf("%x", sha256.Sum256(data))
 	}
-	stats, err := run.Run(ctx, p, run.Options{
+	opts := run.Options{
 		RunDir: absDir, Fresh: *fresh, ShardIndex: si, ShardCount: sn, Flags: flags,
 		Log: logw, Live: isTTY && !*quiet, LogInterval: *interval,
 		Command: commandLine("run", args), RecipeHash: hash,
-	})
+	}
+	if sn > 1 {
+		return runShard(ctx, p, file, sets, opts, stderr, *quiet)
+	}
+	stats, err := run.Run(ctx, p, opts)
 	// the report and dataset card, for failed runs too (not when the run
 	// could not start: the folder may be another run's)
 	var notStarted *run.StartError

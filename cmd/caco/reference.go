@@ -58,6 +58,11 @@ func writeSpec(w io.Writer, s *op.Spec) {
 	if s.Doc != "" {
 		fmt.Fprintf(w, "\n%s\n", wrap(s.Doc, 78, ""))
 	}
+	if s.RowLocal {
+		fmt.Fprintln(w, "\nRow-local: sharded runs split this step between shards (caco slurm, --shard).")
+	} else {
+		fmt.Fprintln(w, "\nGlobal: needs every row; sharded runs meet here (caco merge, caco slurm).")
+	}
 	fmt.Fprintln(w, "\nKeys:")
 	writeFields(w, s.Fields, "  ")
 	if s.Example != "" {

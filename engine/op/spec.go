@@ -72,6 +72,13 @@ type Spec struct {
 	// see the whole stream again and must commit their results atomically in
 	// Finish.
 	NoCheckpoint bool
+	// RowLocal marks operators whose output for a batch depends only on
+	// that batch (its rows and its id) and the config, never on other
+	// batches: load, map, filter, generate, exec. Sharded runs (`caco
+	// slurm`, `--shard`) split row-local steps between machines; every
+	// other operator is global (dedup, limit, vote, write), and the plan
+	// puts a barrier before it where the shards meet (engine/cluster).
+	RowLocal bool
 	// New returns a fresh config value (a pointer to a struct with yaml tags
 	// matching Fields) that implements Planner and one of Source, Processor.
 	New func() Planner

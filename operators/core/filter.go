@@ -34,6 +34,7 @@ func init() {
 		Doc: "`where` is an expr-lang expression (https://expr-lang.org) over the input columns, " +
 			"type-checked at validation. Rows where it is false are rejected with reason \"" + ReasonWhereFalse +
 			"\"; rows where it fails (e.g. len of a null) with reason \"" + ReasonWhereError + "\" and the error.",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fieldWhere, Kind: op.Expr, Required: true, Doc: "Boolean expression over the row's columns.",
 				Example: `status == "ok" && len(code) > 0`},

@@ -38,6 +38,7 @@ func init() {
 			"its type (string, int, float, bool, or json for anything else) comes from the expression's static type. " +
 			"Expressions see the input row, not each other's results. A row on which an expression fails is rejected " +
 			"with reason \"" + ReasonMapError + "\".",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fieldColumns, Kind: op.Map, Elem: op.Expr, Doc: "Output column name → expression.",
 				Example: map[string]string{"n_chars": "len(code)"}},

@@ -32,6 +32,7 @@ func init() {
 		Summary: "Keep a seeded random fraction of the rows.",
 		Doc: "Each row is kept with probability `fraction`, decided by a hash of `seed` and the row's identity: " +
 			"the value of `key` when set, else its batch and position. Rows left out are rejected with reason \"" + ReasonNotSampled + "\".",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: "fraction", Kind: op.Float, Required: true, Min: op.Bound(0), Max: op.Bound(1), Doc: "Share of rows to keep, 0..1."},
 			{Name: "seed", Kind: op.Int, Default: 0, Doc: "Changes which rows are kept."},

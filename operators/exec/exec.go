@@ -119,7 +119,8 @@ func init() {
 			"every process a program starts is killed before its result is reported. It needs Linux and root. " +
 			"`sandbox: none` runs programs WITHOUT isolation (they can read and write your files and use the " +
 			"network): only for trusted code.",
-		Version: "1",
+		Version:  "1",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fieldCode, Kind: op.String, Default: "code", Doc: "Column holding the Code CoT text (string)."},
 			{Name: fieldInputFrom, Kind: op.String, Doc: "Optional column whose JSON value is bound to the global `input` before the program runs (the program may rebind it)."},

@@ -126,7 +126,8 @@ func init() {
 			"finish_reason content_filter or abort with \"" + ReasonContentFilter + "\" or \"" + ReasonAborted + "\"; a reply " +
 			"that `parse:` cannot read with \"" + ReasonParseError + "\". The detail names the sample and variant. " +
 			"The step's stats count requests, retries, cache hits and misses, and prompt and completion tokens.",
-		Version: "1",
+		Version:  "1",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fModel, Kind: op.String, Required: true, Doc: "The model: a name under the recipe's `models:`.", Example: "codegen"},
 			{Name: fPrompt, Kind: op.Template, Doc: "The prompt, a Go text/template over the row's columns. For api: chat it is sent as one user message.",

@@ -87,7 +87,8 @@ is an error naming the file.
 
 JSONL lines are parsed in parallel by ` + "`workers`" + ` goroutines (all cores when the step does
 not set workers); batches are still emitted in order.`,
-		Version: "1",
+		Version:  "1",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: FieldPath, Kind: op.Path, Required: true, Example: "data/seeds.jsonl",
 				Doc: "A file, a glob such as data/*.parquet (files in sorted order), or a save_to_disk folder."},

@@ -75,10 +75,11 @@ var _ op.Processor = (*Answer)(nil)
 
 func init() {
 	op.Register(op.Spec{
-		Name:    "answer",
-		Summary: "Extract the final answer of a solution text.",
-		Doc:     answerDoc,
-		Version: "1",
+		Name:     "answer",
+		Summary:  "Extract the final answer of a solution text.",
+		Doc:      answerDoc,
+		Version:  "1",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fieldText, Kind: op.String, Required: true, Doc: "Column holding the solution text (string or json).", Example: "solution"},
 			{Name: fieldOutput, Kind: op.String, Default: "answer", Doc: "Column to write the answer to (a string column; replaced if it exists)."},
