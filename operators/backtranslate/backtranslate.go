@@ -133,7 +133,8 @@ func init() {
 			"ordinary English word (word list: `checks.words`, Debian's wamerican by default); \"" + ReasonLeaksAnswer +
 			"\" — the problem contains the program's output, unless the output is also a given; integers below 10 are " +
 			"exempt, since they occur by chance. A problem that fails several checks is rejected for the first, in that order.",
-		Version: "1",
+		Version:  "1",
+		RowLocal: true,
 		Fields: []op.Field{
 			{Name: fModel, Kind: op.String, Required: true, Doc: "The model (a chat model under `models:`).", Example: "instruct"},
 			{Name: fCode, Kind: op.String, Default: "code", Doc: "The column holding the program."},
