@@ -75,11 +75,10 @@ var _ op.Processor = (*Answer)(nil)
 
 func init() {
 	op.Register(op.Spec{
-		Name:     "answer",
-		Summary:  "Extract the final answer of a solution text.",
-		Doc:      answerDoc,
-		Version:  "1",
-		RowLocal: true,
+		Name:    "answer",
+		Summary: "Extract the final answer of a solution text.",
+		Doc:     answerDoc,
+		Version: "1",
 		Fields: []op.Field{
 			{Name: fieldText, Kind: op.String, Required: true, Doc: "Column holding the solution text (string or json).", Example: "solution"},
 			{Name: fieldOutput, Kind: op.String, Default: "answer", Doc: "Column to write the answer to (a string column; replaced if it exists)."},
@@ -94,6 +93,9 @@ func init() {
 		},
 		Example: "final:\n  op: answer\n  input: solutions\n  text: solution\n  output: answer\n",
 		New:     func() op.Planner { return &Answer{Output: "answer", Normalize: true, Boxed: BoxedLast} },
+
+		// row-local: sharded runs split it between shards
+		RowLocal: true,
 	})
 }
 

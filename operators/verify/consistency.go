@@ -202,16 +202,16 @@ func init() {
 		{Name: fieldKeepMismatches, Kind: op.Bool, Default: false, Doc: "Keep rows that do not match (with match false) instead of rejecting them."},
 	}
 	op.Register(op.Spec{
-		Name:     "consistency",
-		Summary:  "Check that two answers are mathematically equal (dual verification).",
-		Doc:      consistencyDoc,
-		Version:  "1",
-		RowLocal: true,
-		Fields:   append(fields, equivFields()...),
-		Example:  "verified:\n  op: consistency\n  input: answers\n  left: answer\n  right: output\n  percent: strict\n",
+		Name:    "consistency",
+		Summary: "Check that two answers are mathematically equal (dual verification).",
+		Doc:     consistencyDoc,
+		Version: "1",
+		Fields:  append(fields, equivFields()...),
+		Example: "verified:\n  op: consistency\n  input: answers\n  left: answer\n  right: output\n  percent: strict\n",
 		New: func() op.Planner {
 			return &Consistency{Equiv: defaultEquiv()}
 		},
+		RowLocal: true,
 	})
 }
 
