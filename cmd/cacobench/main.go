@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/cacobench engine [-rows 100000,1000000] [-caco PATH]
 //	go run ./cmd/cacobench caco [-seeds 10000] [-caco PATH]
+//	go run ./cmd/cacobench verify [-base 7e8d7ab] [-pairs 200000] (see verify.go)
 //
 // engine: load JSONL → filter → write Parquet, reporting rows/s and peak RSS
 // per size, so that flat memory from 100k to 1M rows can be seen side by
@@ -34,6 +35,8 @@ func main() {
 		os.Exit(engineBench(os.Args[2:]))
 	case "caco":
 		os.Exit(cacoBench(os.Args[2:]))
+	case "verify":
+		os.Exit(verifyBench(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "cacobench: unknown benchmark %q\n", os.Args[1])
 		os.Exit(2)

@@ -45,3 +45,13 @@ func BenchmarkCompareParsed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmp/s")
 }
+
+// BenchmarkPairs232 runs the workload of `cacobench verify`: the 232-pair
+// table of 7e8d7ab, raw strings on both sides.
+func BenchmarkPairs232(b *testing.B) {
+	pairs := make([][2]string, len(pairCases))
+	for i, c := range pairCases {
+		pairs[i] = [2]string{c.a, c.b}
+	}
+	benchPairs(b, pairs)
+}
