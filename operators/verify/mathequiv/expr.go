@@ -647,6 +647,28 @@ func (p *parser) number() *node {
 	if !ok {
 		return p.fail()
 	}
+	if exp == 0 && strings.HasPrefix(p.s[p.i:], `.\overline{`) {
+		p.i++
+	}
+	if exp == 0 && strings.HasPrefix(p.s[p.i:], `\overline{`) {
+		// a repeating decimal: 0.\overline{3} = 1/3, 0.1\overline{6} = 1/6
+		e := strings.IndexByte(p.s[p.i:], '}')
+		rep := p.s[p.i+len(`\overline{`) : p.i+max(e, 0)]
+		if e < 0 || !allDigits(rep) || len(rep) > 18 {
+			return p.fail()
+		}
+		p.i += e + 1
+		if !strings.Contains(lit, ".") {
+			lit += "."
+		}
+		frac := len(lit) - strings.IndexByte(lit, '.') - 1
+		// x = lit + 0.000rep rep...: the repeating part is rep / (10^len - 1) / 10^frac
+		num, _ := new(big.Int).SetString(rep, 10)
+		den := new(big.Int).Sub(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(rep))), nil), big.NewInt(1))
+		den.Mul(den, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(frac)), nil))
+		r = new(big.Rat).Add(r, new(big.Rat).SetFrac(num, den))
+		return &node{k: nNum, r: r}
+	}
 	return &node{k: nNum, r: r, dec: dec}
 }
 

@@ -973,7 +973,7 @@ func removeSpaces(s string) string {
 
 // infinity unifies the spellings of infinity.
 func infinity(s string) string {
-	if strings.Contains(s, "inf") {
+	if strings.Contains(s, "inf") || strings.Contains(s, "Inf") {
 		low := strings.ToLower(s)
 		if low == "infinity" || low == "inf" || low == "+infinity" || low == "+inf" {
 			return `\infty`

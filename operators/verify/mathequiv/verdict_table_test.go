@@ -309,6 +309,12 @@ var verdictTable = []struct {
 		eqc(`\frac{1}{2}\%`, `0.005`, Numeric, "percent of a fraction"),
 		eqc("−5", `-5`, Exact, "unicode minus"),
 		eqc(`\sqrt[3]{8}`, `2`, Numeric, "cube root"),
+		eqc(`0.\overline{3}`, `\frac13`, Numeric, "repeating decimal"),
+		eqc(`0.1\overline{6}`, `\frac16`, Numeric, "repeating tail"),
+		neq(`0.\overline{3}`, `0.3`, Mismatch, "0.333... is not 0.3"),
+		eqc(`0.\overline{12}`, `\frac{4}{33}`, Numeric, "two repeating digits: 12/99"),
+		neq(`0.\overline{12}`, `\frac{12}{100}`, Mismatch, "0.1212... is not 0.12"),
+		eqc(`\text{Infinity}`, `\infty`, Exact, "capitalised word"),
 		neq(`\sqrt[3]{8}`, `\sqrt{8}`, Mismatch, "cube root vs square root"),
 	}},
 	{"text answers", []vcase{
