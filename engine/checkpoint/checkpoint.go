@@ -56,10 +56,10 @@ type Store struct {
 // Open opens (creating) a run folder and locks it against concurrent runs.
 // With fresh, previous step results are removed first.
 func Open(dir string, fresh bool) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("creating run folder: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("opening run lock: %w", err)
 	}
@@ -71,7 +71,7 @@ func Open(dir string, fresh bool) (*Store, error) {
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	s := &Store{Dir: dir, lock: f}
 	if fresh {
-		for _, name := range []string{"steps", "manifest.json", "stats.json", "rejects.jsonl"} {
+		for _, name := range []string{"steps", "manifest.json", "stats.json", "rejects.jsonl", outputsFile} {
 			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 				s.Close()
 				return nil, fmt.Errorf("clearing run folder: %w", err)
@@ -87,29 +87,34 @@ func Open(dir string, fresh bool) (*Store, error) {
 // this key, so that no file in the folder holds or reveals them. It
 // survives --fresh.
 func (s *Store) SecretKey() ([]byte, error) {
-	s.keyOnce.Do(func() {
-		path := filepath.Join(s.Dir, "secret.key")
-		if b, err := os.ReadFile(path); err == nil && len(b) == secretKeyLen {
-			s.key = b
-			return
-		}
-		k := make([]byte, secretKeyLen)
-		if _, err := rand.Read(k); err != nil {
-			s.keyErr = fmt.Errorf("making the run folder's secret key: %w", err)
-			return
-		}
-		tmp := path + ".tmp"
-		err := os.WriteFile(tmp, k, 0o600)
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			s.keyErr = fmt.Errorf("writing the run folder's secret key: %w", err)
-			return
-		}
-		s.key = k
-	})
+	s.keyOnce.Do(func() { s.key, s.keyErr = SecretKey(s.Dir) })
 	return s.key, s.keyErr
+}
+
+var keyMu sync.Mutex
+
+// SecretKey returns the secret key of the run folder dir, creating it on
+// first use (see Store.SecretKey).
+func SecretKey(dir string) ([]byte, error) {
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	path := filepath.Join(dir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) == secretKeyLen {
+		return b, nil
+	}
+	k := make([]byte, secretKeyLen)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("making the run folder's secret key: %w", err)
+	}
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, k, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the run folder's secret key: %w", err)
+	}
+	return k, nil
 }
 
 const secretKeyLen = 32
@@ -177,7 +182,7 @@ func (s *Store) Step(name string, info StepInfo) (*StepStore, error) {
 			return nil, fmt.Errorf("clearing step %s: %w", name, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o777); err != nil {
 		return nil, fmt.Errorf("creating step folder: %w", err)
 	}
 	if !ss.Reused {
@@ -376,7 +381,7 @@ func (ss *StepStore) Commits() ([]*Commit, error) {
 // into place.
 func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o666); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -53,7 +53,20 @@ type Field struct {
 	Example  any
 	// Min and Max bound Int, Float, Duration and Size values when non-nil.
 	Min, Max *float64
+	// Role marks Path and Paths fields that name files the step reads
+	// (RoleInput; globs allowed) or writes (RoleOutput). Validation refuses
+	// a recipe that writes a file one of its steps reads, or that writes one
+	// file from two steps.
+	Role Role
 }
+
+// Role is what a step does with the file a path field names.
+type Role string
+
+const (
+	RoleInput  Role = "input"
+	RoleOutput Role = "output"
+)
 
 // Bound returns a pointer to v, for Field.Min and Field.Max.
 func Bound(v float64) *float64 { return &v }

@@ -196,6 +196,7 @@ func (p *parser) parse(data []byte) *Recipe {
 	if v, ok := top[KeySteps]; ok {
 		p.interpolate(v, KeySteps)
 		p.steps(v)
+		p.checkFiles()
 	} else {
 		p.errorf(root, "missing `steps:`")
 	}

@@ -94,7 +94,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*Stats, error) {
 	defer store.Close()
 	r := &runner{p: p, opts: opts, store: store, shared: map[string]any{}}
 	logPath := filepath.Join(opts.RunDir, "caco.log")
-	if f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+	if f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o666); err == nil {
 		r.logFile = f
 		defer f.Close()
 	}

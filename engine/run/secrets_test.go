@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/caco-dev/caco/engine/run"
@@ -102,5 +103,62 @@ steps:
 				t.Errorf("secret.key: %v %v", st.Mode(), err)
 			}
 		})
+	}
+}
+
+// Every file of a run folder and its output follow the user's umask (a team
+// on a shared cluster reads them); only secret.key is the owner's alone.
+func TestRunFolderModesFollowUmask(t *testing.T) {
+	old := syscall.Umask(0o002)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	writeRows(t, dir, 300)
+	runDir := filepath.Join(dir, "run")
+	t.Setenv("CACO_TEST_NAME", "out")
+	text := `caco: 1
+name: modes
+steps:
+  rows:
+    op: load
+    path: rows.jsonl
+    batch_size: 100
+  kept:
+    op: filter
+    input: rows
+    where: id % 7 != 0
+  save:
+    op: write
+    input: kept
+    path: ` + dir + `/outside/${env:CACO_TEST_NAME}.parquet
+  inside:
+    op: write
+    input: kept
+    path: ` + runDir + `/inside.jsonl
+`
+	if _, err := run.Run(context.Background(), mustPlan(t, dir, text, nil), run.Options{RunDir: runDir}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, root := range []string{runDir, filepath.Join(dir, "outside")} {
+		filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			want := os.FileMode(0o664)
+			switch {
+			case info.IsDir():
+				want = 0o775
+			case filepath.Base(path) == "secret.key":
+				want = 0o600
+			}
+			if info.Mode().Perm() != want {
+				t.Errorf("%s: mode %v, want %v", path, info.Mode().Perm(), want)
+			}
+			n++
+			return nil
+		})
+	}
+	if n < 10 {
+		t.Fatalf("only %d files and folders checked", n)
 	}
 }

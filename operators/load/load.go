@@ -90,7 +90,7 @@ not set workers); batches are still emitted in order.`,
 		Version:  "1",
 		RowLocal: true,
 		Fields: []op.Field{
-			{Name: FieldPath, Kind: op.Path, Required: true, Example: "data/seeds.jsonl",
+			{Name: FieldPath, Kind: op.Path, Role: op.RoleInput, Required: true, Example: "data/seeds.jsonl",
 				Doc: "A file, a glob such as data/*.parquet (files in sorted order), or a save_to_disk folder."},
 			{Name: FieldFormat, Kind: op.Enum, Enum: Formats, Default: FormatAuto,
 				Doc: "auto tells the format from the extension (.jsonl .ndjson .json, .csv, .tsv, .parquet .pq, .arrow .arrows .feather .ipc, optionally .gz or .zst for the text formats) or from a folder's state.json (hf)."},

@@ -439,10 +439,10 @@ func (e *Export) writeDatasetInfo(dataPath string) error {
 	}
 	out.WriteString("}\n")
 	dir := filepath.Dir(e.DatasetInfo)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("creating the folder of %s: %w", e.DatasetInfo, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(e.DatasetInfo)+".tmp-*")
+	f, err := createTemp(dir, "."+filepath.Base(e.DatasetInfo)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("updating %s: %w", e.DatasetInfo, err)
 	}

@@ -208,7 +208,7 @@ func TestExportMarkdown(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	// no rows: the header alone
-	p, _ := optest.Plan(t, "write", "path: "+path+"\ncolumns: [id, text]", inSchema)
+	p, _ := optest.Plan(t, "write", "path: "+path+"\ncolumns: [id, text]\noverwrite: true", inSchema)
 	optest.Run(t, p, mem, nil)
 	got, _ = os.ReadFile(path)
 	if string(got) != "| id | text |\n|---:|---|\n" {

@@ -6,7 +6,10 @@ package write
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +68,7 @@ the Arrow schema (json columns stay json when loaded again).`,
 		Version:      "1",
 		NoCheckpoint: true,
 		Fields: append([]op.Field{
-			{Name: FieldPath, Kind: op.Path, Required: true, Example: "${run_dir}/out.parquet",
+			{Name: FieldPath, Kind: op.Path, Role: op.RoleOutput, Required: true, Example: "${run_dir}/out.parquet",
 				Doc: "The output file; the format follows the extension (.jsonl .ndjson .json, .parquet .pq) unless format is set."},
 			{Name: FieldFormat, Kind: op.Enum, Enum: append([]string{FormatAuto, FormatJSONL, FormatParquet}, exportFormats...), Default: FormatAuto,
 				Doc: "auto tells the format from the extension of path (.md: markdown). sharegpt, alpaca and messages write LLaMA-Factory " +
@@ -76,6 +79,7 @@ the Arrow schema (json columns stay json when loaded again).`,
 				Doc: "Write only these columns, in this order (all columns by default)."},
 			{Name: FieldRowGroupSize, Kind: op.Size, Default: "32MiB", Min: op.Bound(1 << 10),
 				Doc: "Parquet: start a new row group when the current one reaches this compressed size (row groups are buffered in memory)."},
+			overwriteField,
 		}, exportFields...),
 		Example: `save:
   op: write
@@ -94,6 +98,7 @@ type Config struct {
 	Compression  string        `yaml:"compression"`
 	Columns      op.StringList `yaml:"columns"`
 	RowGroupSize op.Bytes      `yaml:"row_group_size"`
+	Overwrite    bool          `yaml:"overwrite"` // protect.go
 
 	// Export formats (export.go).
 	Export `yaml:",inline"`
@@ -102,7 +107,8 @@ type Config struct {
 	format string
 	out    *arrow.Schema // the written columns
 	// Set by Open.
-	w *fileWriter
+	w      *fileWriter
+	runDir string
 }
 
 var (
@@ -197,6 +203,9 @@ func (c *Config) Open(_ context.Context, rc op.RunContext) error {
 	if c.out == nil {
 		return fmt.Errorf("write %s: Open before a successful Plan", c.Path)
 	}
+	if err := c.protect(rc); err != nil {
+		return err
+	}
 	w, err := createFile(c.Path, c.format, c.Compression, int64(c.RowGroupSize), c.out, rc.Alloc())
 	if err != nil {
 		return err
@@ -234,6 +243,9 @@ func (c *Config) Finish(_ context.Context, _ memory.Allocator) (op.Result, error
 	if err := c.w.commit(); err != nil {
 		return op.Result{}, err
 	}
+	if err := c.recordOutput(); err != nil {
+		return op.Result{}, err
+	}
 	return op.Result{}, c.Export.writeDatasetInfo(c.Path)
 }
 
@@ -262,19 +274,21 @@ type fileWriter struct {
 	rgSize    int64
 	buf       []byte
 	done      bool
+	sum       hash.Hash
 }
 
 func createFile(path, format, compression string, rgSize int64, sc *arrow.Schema, alloc memory.Allocator) (*fileWriter, error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("creating the folder of %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := createTemp(dir, "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a temporary file for %s: %w", path, err)
 	}
+	sum := sha256.New() // the content hash recorded in the run folder (protect.go)
 	w := &fileWriter{path: path, tmp: f.Name(), format: format, schema: sc, started: time.Now(),
-		f: f, bw: bufio.NewWriterSize(f, 1<<20), rgSize: rgSize}
+		f: f, bw: bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20), rgSize: rgSize, sum: sum}
 	if format == FormatParquet {
 		w.codec = compress.Codecs.Zstd
 		switch compression {

@@ -62,7 +62,7 @@ func TestJSONLDeterministic(t *testing.T) {
 	if string(got) != wantJSONL {
 		t.Errorf("got\n%s\nwant\n%s", got, wantJSONL)
 	}
-	run(t, mem, "path: "+path)
+	run(t, mem, "path: "+path+"\noverwrite: true") // another run folder: not its own file
 	again, _ := os.ReadFile(path)
 	if string(again) != string(got) {
 		t.Error("second write differs")
@@ -144,7 +144,7 @@ func TestAtomic(t *testing.T) {
 			rec := optest.Record(t, mem, inSchema, batch1)
 			defer rec.Release()
 			for _, finish := range []bool{false, true} {
-				p, _ := optest.Plan(t, "write", "path: "+path, inSchema)
+				p, _ := optest.Plan(t, "write", "path: "+path+"\noverwrite: true", inSchema)
 				ctx := context.Background()
 				rc := optest.NewRunContext(t, mem)
 				if err := p.(op.Opener).Open(ctx, rc); err != nil {
