@@ -17,13 +17,15 @@ import (
 	"github.com/caco-dev/caco/operators/exec/sandbox"
 )
 
-const execUsage = `usage: caco exec [--timeout D] [--memory BYTES] [--rules caco|none] [--python PATH] [--sandbox namespaces|none] FILE...
+const execUsage = `usage: caco exec [--timeout D] [--memory BYTES] [--rules caco|none] [--python PATH] [--sandbox namespaces|none] [--memory-cgroup required|optional] [--timing] FILE...
 
 Runs each file as a Code CoT, with the same code path as the exec operator,
 and prints one JSON object per line, in argument order:
-  {"file": ..., "status": ..., "reason": ..., "input": ..., "output": ..., "stdout": ..., "exec_ms": ...}
+  {"file": ..., "status": ..., "reason": ..., "input": ..., "output": ..., "stdout": ...}
+(with --timing also "exec_ms", the program's wall time).
 Exit status 0 when every program was run, whatever its status; 1 when the
-sandbox itself failed; 2 on a usage error.
+sandbox itself failed (a program with status sandbox_error got no verdict);
+2 on a usage error.
 `
 
 // execMain implements `caco exec`. The binary's main must call
@@ -37,6 +39,8 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	rules := fs.String("rules", "caco", "caco: the Code CoT checks; none: only run the programs")
 	python := fs.String("python", sandbox.DefaultPython, "Python interpreter")
 	sbx := fs.String("sandbox", "namespaces", "namespaces, or none to run WITHOUT isolation (unsafe)")
+	timing := fs.Bool("timing", false, "add exec_ms, each program's wall time")
+	memCgroup := fs.String("memory-cgroup", "required", "required: refuse to run without a cgroup memory limit; optional: rlimits only when there is none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -72,6 +76,9 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *sbx != "namespaces" && *sbx != "none" {
 		return usage("--sandbox: want namespaces or none, got %q", *sbx)
 	}
+	if *memCgroup != "required" && *memCgroup != "optional" {
+		return usage("--memory-cgroup: want required or optional, got %q", *memCgroup)
+	}
 	texts := make([]string, len(files))
 	for i, f := range files {
 		b, err := os.ReadFile(f)
@@ -88,12 +95,16 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if workers > len(files) {
 		workers = len(files)
 	}
-	pool, err := sandbox.New(ctx, sandbox.Options{Python: *python, Workers: workers, Timeout: d, Memory: mem, Unsafe: *sbx == "none"})
+	pool, err := sandbox.New(ctx, sandbox.Options{Python: *python, Workers: workers, Timeout: d, Memory: mem,
+		Unsafe: *sbx == "none", MemoryCgroup: *memCgroup})
 	if err != nil {
 		fmt.Fprintf(stderr, "caco exec: %v\n", err)
 		return 1
 	}
 	defer pool.Close()
+	for _, m := range pool.MissingLimits() {
+		fmt.Fprintf(stderr, "caco exec: WARNING: the sandbox runs without a cgroup limit on %s; per-process rlimits still apply\n", m)
+	}
 
 	type line struct {
 		File   string          `json:"file"`
@@ -102,7 +113,7 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Input  json.RawMessage `json:"input"`
 		Output json.RawMessage `json:"output"`
 		Stdout string          `json:"stdout"`
-		ExecMs *float64        `json:"exec_ms"`
+		ExecMs *float64        `json:"exec_ms,omitempty"`
 	}
 	results := make([]chan line, len(files))
 	for i := range results {
@@ -133,7 +144,7 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				if l.Output == nil {
 					l.Output = json.RawMessage("null")
 				}
-				if o.Ran {
+				if o.Ran && *timing {
 					ms := float64(o.Elapsed.Round(time.Microsecond).Microseconds()) / 1000
 					l.ExecMs = &ms
 				}
@@ -156,10 +167,14 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}()
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
+	sandboxFailures := 0
 	for i := range files {
 		l, ok := <-results[i]
 		if !ok {
 			break
+		}
+		if l.Status == sandbox.StatusSandboxError {
+			sandboxFailures++
 		}
 		if err := enc.Encode(l); err != nil {
 			fmt.Fprintf(stderr, "caco exec: writing results: %v\n", err)
@@ -175,6 +190,10 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err := parent.Err(); err != nil {
 		fmt.Fprintf(stderr, "caco exec: %v\n", err)
+		return 1
+	}
+	if sandboxFailures > 0 {
+		fmt.Fprintf(stderr, "caco exec: %d program(s) met a sandbox failure and got no verdict (status sandbox_error)\n", sandboxFailures)
 		return 1
 	}
 	return 0

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -40,6 +41,9 @@ const (
 	fieldCheckNoOutput    = "check_no_output"
 	fieldCheckNoInput     = "check_no_input"
 	fieldIntMaxStrDigits  = "int_max_str_digits"
+	fieldTiming           = "timing"
+	fieldMemoryCgroup     = "memory_cgroup"
+	fieldPreload          = "preload"
 )
 
 // Output columns.
@@ -78,6 +82,9 @@ type Exec struct {
 	CheckNoOutput    bool     `yaml:"check_no_output"`
 	CheckNoInput     bool     `yaml:"check_no_input"`
 	IntMaxStrDigits  int      `yaml:"int_max_str_digits"`
+	Timing           bool     `yaml:"timing"`
+	MemoryCgroup     string   `yaml:"memory_cgroup"`
+	Preload          []string `yaml:"preload"`
 
 	rules       Rules
 	opts        sandbox.Options
@@ -88,7 +95,17 @@ type Exec struct {
 
 	mu   sync.Mutex
 	pool *sandbox.Pool
+
+	// Programs run and sandbox failures met, over the whole run.
+	ran, failed atomic.Int64
 }
+
+// MaxSandboxFailureRate: a run in which more programs than this meet a
+// sandbox failure stops (once minSandboxFailures have been seen).
+const (
+	MaxSandboxFailureRate = 0.01
+	minSandboxFailures    = 3
+)
 
 var (
 	_ op.Processor = (*Exec)(nil)
@@ -112,8 +129,11 @@ func init() {
 			"an identifier in the code; input[\"x\"] alone does not count), too_large (an int input or output with " +
 			"more than max_digits digits), no_output, no_input; and the sandbox outcomes memory, killed (a signal " +
 			"such as SIGSEGV), output_limit (stdout or the values passed their cap) and sandbox_error.\n\n" +
-			"Columns added: status, reason, input and output (JSON), stdout (capped), exec_ms, traceback. Rows " +
-			"whose status is not ok are rejected with the status as reason, unless keep_failed.\n\n" +
+			"Columns added: status, reason, input and output (JSON), stdout (capped), traceback, and with " +
+			"`timing: true` exec_ms (off by default, so that two clean runs give identical outputs). Rows " +
+			"whose status is not ok are rejected with the status as reason, unless keep_failed. A program that " +
+			"met a sandbox failure gets no verdict: its row is deferred (run again by the next run of the same " +
+			"command), and a run in which more than 1% of programs meet one stops.\n\n" +
 			"Isolation: each sandbox process has its own user, pid, network, mount and IPC namespaces, a read-only " +
 			"filesystem with a private /tmp per program, a scrubbed environment, rlimits and a seccomp filter; " +
 			"every process a program starts is killed before its result is reported. It needs Linux and root. " +
@@ -143,10 +163,14 @@ func init() {
 			{Name: fieldMinLines, Kind: op.Int, Default: 6, Min: op.Bound(0), Doc: "too_short below this many counted lines; 0 switches it off."},
 			{Name: fieldRequireInput, Kind: op.Bool, Default: true, Doc: "A program that defines no global `input` is an exception."},
 			{Name: fieldCheckUnusedInput, Kind: op.Bool, Default: true, Doc: "unused_input when a key of a dict `input` is not an identifier in the code."},
-			{Name: fieldMaxDigits, Kind: op.Int, Default: 10000, Min: op.Bound(0), Doc: "too_large when an int input or output has more digits; 0 switches it off."},
+			{Name: fieldMaxDigits, Kind: op.Int, Default: 4300, Min: op.Bound(0), Max: op.Bound(4300), Doc: "too_large when an int input or output has more digits (counted in the serialised value); 0 switches it off. At most 4300, Python's own limit, so that Python's json module can read every value caco writes."},
 			{Name: fieldCheckNoOutput, Kind: op.Bool, Default: true, Doc: "no_output when the result is None or \"\"."},
 			{Name: fieldCheckNoInput, Kind: op.Bool, Default: true, Doc: "no_input when `input` is None or \"\"."},
 			{Name: fieldIntMaxStrDigits, Kind: op.Int, Default: 1000000, Min: op.Bound(640), Doc: "Python's int-to-str digit limit inside programs."},
+			{Name: fieldMemoryCgroup, Kind: op.Enum, Enum: []string{"required", "optional"}, Default: "required",
+				Doc: "required: refuse to run unless a cgroup memory limit bounds each sandbox (one caco creates inside its own cgroup, or one on an enclosing cgroup). optional: run with per-process rlimits only when there is none; the log says which limit is missing."},
+			{Name: fieldPreload, Kind: op.Strings, Doc: "Modules the warm interpreter imports before forking programs (default: math, fractions, itertools, collections, functools, decimal, json, re, random, numpy, sympy). Each must be installed: the step checks at start (importlib.util.find_spec) and fails naming the missing module and the Debian package."},
+			{Name: fieldTiming, Kind: op.Bool, Default: false, Doc: "Add the exec_ms column (each program's wall time in milliseconds). Off by default: timings differ from run to run."},
 		},
 		Example: "run:\n  op: exec\n  input: generated\n  code: code_cot\n  timeout: 5s\n  memory: 1GiB\n",
 		New:     func() op.Planner { return &Exec{} },
@@ -203,6 +227,7 @@ func (e *Exec) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		MaxStdout: int64(e.MaxStdout), MaxProcs: e.MaxProcs, MaxFileSize: int64(e.MaxFileSize),
 		MaxOpenFiles: e.MaxOpenFiles, TmpSize: int64(e.TmpSize), MaxDigits: e.MaxDigits, WorkerMemory: int64(e.SandboxMemory),
 		IntMaxStrDigits: e.IntMaxStrDigits, Unsafe: e.Sandbox == "none",
+		MemoryCgroup: e.MemoryCgroup, Preload: e.Preload,
 	}
 	e.fields = []arrow.Field{
 		op.MustField(ColStatus, op.TypeString),
@@ -210,8 +235,10 @@ func (e *Exec) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		op.JSONField(ColInput),
 		op.JSONField(ColOutput),
 		op.MustField(ColStdout, op.TypeString),
-		op.MustField(ColExecMs, op.TypeFloat),
 		op.MustField(ColTraceback, op.TypeString),
+	}
+	if e.Timing {
+		e.fields = append(e.fields, op.MustField(ColExecMs, op.TypeFloat))
 	}
 	return op.SchemaWith(in, e.fields...)
 }
@@ -243,6 +270,9 @@ func (e *Exec) Open(ctx context.Context, rc op.RunContext) error {
 	e.mu.Unlock()
 	mods, py := pool.Preloaded()
 	rc.Logf("exec: %d sandboxed Python %s processes, preloaded %v", pool.Options().Workers, py, mods)
+	for _, m := range pool.MissingLimits() {
+		rc.Logf("exec: WARNING: the sandbox runs without a cgroup limit on %s; per-process rlimits still apply", m)
+	}
 	return nil
 }
 
@@ -340,6 +370,9 @@ feed:
 	if err := parent.Err(); err != nil {
 		return op.Result{}, err
 	}
+	if err := e.checkFailureRate(outs); err != nil {
+		return op.Result{}, err
+	}
 	return e.build(b, outs)
 }
 
@@ -355,11 +388,17 @@ func (e *Exec) build(b op.Batch, outs []Outcome) (op.Result, error) {
 	var rejects []op.Reject
 	counters := map[string]int64{}
 	limit := int(e.StdoutColumn)
+	var deferred []op.Deferral
 	for i, o := range outs {
 		counters["status_"+o.Status]++
-		keep[i] = o.Status == sandbox.StatusOK || e.KeepFailed
-		if !keep[i] {
-			rejects = append(rejects, op.Reject{Row: i, Reason: o.Status, Detail: o.Reason})
+		if o.Status == sandbox.StatusSandboxError {
+			// Not a verdict on the program: the row runs again next time.
+			deferred = append(deferred, op.Deferral{Row: i, Reason: sandbox.StatusSandboxError, Detail: o.Reason})
+		} else {
+			keep[i] = o.Status == sandbox.StatusOK || e.KeepFailed
+			if !keep[i] {
+				rejects = append(rejects, op.Reject{Row: i, Reason: o.Status, Detail: o.Reason})
+			}
 		}
 		bs[0].Append(o.Status)
 		bs[1].Append(o.Reason)
@@ -370,15 +409,17 @@ func (e *Exec) build(b op.Batch, outs []Outcome) (op.Result, error) {
 			stdout = truncUTF8(stdout, limit)
 		}
 		bs[4].Append(stdout)
-		if o.Ran {
-			bs[5].Append(float64(o.Elapsed.Microseconds()) / 1000)
+		if o.Traceback != "" {
+			bs[5].Append(o.Traceback)
 		} else {
 			bs[5].AppendNull()
 		}
-		if o.Traceback != "" {
-			bs[6].Append(o.Traceback)
-		} else {
-			bs[6].AppendNull()
+		if e.Timing {
+			if o.Ran {
+				bs[6].Append(float64(o.Elapsed.Microseconds()) / 1000)
+			} else {
+				bs[6].AppendNull()
+			}
 		}
 	}
 	cols := make([]arrow.Array, len(bs))
@@ -392,7 +433,29 @@ func (e *Exec) build(b op.Batch, outs []Outcome) (op.Result, error) {
 	if err != nil {
 		return op.Result{}, err
 	}
-	return op.Result{Record: out, Rejects: rejects, Counters: counters}, nil
+	return op.Result{Record: out, Rejects: rejects, Counters: counters, Deferred: deferred}, nil
+}
+
+// checkFailureRate counts a batch's programs and sandbox failures and
+// fails when the run's failures pass MaxSandboxFailureRate.
+func (e *Exec) checkFailureRate(outs []Outcome) error {
+	var ran, failed int64
+	last := ""
+	for _, o := range outs {
+		if o.Ran {
+			ran++
+		}
+		if o.Status == sandbox.StatusSandboxError {
+			failed++
+			last = o.Reason
+		}
+	}
+	r, f := e.ran.Add(ran), e.failed.Add(failed)
+	if f >= minSandboxFailures && float64(f) > MaxSandboxFailureRate*float64(r) {
+		return fmt.Errorf("exec: %d of %d programs met a sandbox failure (more than %.0f%%), so the sandbox is not working; the last: %s",
+			f, r, 100*MaxSandboxFailureRate, last)
+	}
+	return nil
 }
 
 func appendRaw(vb *op.ValueBuilder, raw []byte) {

@@ -53,7 +53,7 @@ func TestOperator(t *testing.T) {
 	for _, f := range out.Fields() {
 		names = append(names, f.Name+":"+op.TypeName(f))
 	}
-	if got := strings.Join(names, ","); got != "id:int,cot:string,status:string,reason:string,input:json,output:json,stdout:string,exec_ms:float,traceback:string" {
+	if got := strings.Join(names, ","); got != "id:int,cot:string,status:string,reason:string,input:json,output:json,stdout:string,traceback:string" {
 		t.Fatalf("schema %s", got)
 	}
 	res := optest.Run(t, p, mem, nil, rec)
@@ -188,5 +188,65 @@ func TestCountLines(t *testing.T) {
 	// "important = 2" starts with "import": the reference drops it too.
 	if got := CountLines(code); got != 2 {
 		t.Fatalf("CountLines = %d, want 2", got)
+	}
+}
+
+// A program that met a sandbox failure is deferred: neither kept nor
+// rejected, so the engine does not commit its batch and the next run
+// executes it again; and past 1% of such programs the step fails.
+func TestSandboxFailureDeferred(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	in := optest.Schema("id", "int", "cot", "string")
+	rec := optest.Record(t, mem, in, rowsJSONL(t,
+		map[string]any{"id": 1, "cot": okCode},
+		map[string]any{"id": 2, "cot": okCode},
+		map[string]any{"id": 3, "cot": excCode},
+	))
+	defer rec.Release()
+	p, _ := optest.Plan(t, "exec", "code: cot\n", in)
+	e := p.(*Exec)
+	outs := []Outcome{
+		{Status: "ok", Ran: true, Output: json.RawMessage("1"), Input: json.RawMessage(`{"a":1}`)},
+		{Status: "sandbox_error", Reason: "reading the sandbox's answer: EOF", Ran: true},
+		{Status: "exception", Reason: "ZeroDivisionError", Ran: true},
+	}
+	res, err := e.build(op.Batch{Record: rec, Alloc: mem}, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Record.Release()
+	if res.Record.NumRows() != 1 {
+		t.Errorf("kept %d rows, want 1", res.Record.NumRows())
+	}
+	if len(res.Deferred) != 1 || res.Deferred[0].Row != 1 || res.Deferred[0].Reason != "sandbox_error" {
+		t.Errorf("deferred = %+v", res.Deferred)
+	}
+	if len(res.Rejects) != 1 || res.Rejects[0].Row != 2 || res.Rejects[0].Reason != "exception" {
+		t.Errorf("rejects = %+v", res.Rejects)
+	}
+
+	// The failure rate: 2 failures in 300 programs pass, the third past 1%
+	// stops the step with the reason.
+	e2 := &Exec{}
+	batch := func(failures, total int) []Outcome {
+		o := make([]Outcome, total)
+		for i := range o {
+			o[i] = Outcome{Status: "ok", Ran: true}
+			if i < failures {
+				o[i] = Outcome{Status: "sandbox_error", Reason: "worker died", Ran: true}
+			}
+		}
+		return o
+	}
+	if err := e2.checkFailureRate(batch(2, 300)); err != nil {
+		t.Fatalf("2 of 300: %v", err)
+	}
+	if err := e2.checkFailureRate(batch(0, 100)); err != nil {
+		t.Fatalf("2 of 400: %v", err)
+	}
+	err = e2.checkFailureRate(batch(3, 10))
+	if err == nil || !strings.Contains(err.Error(), "5 of 410 programs met a sandbox failure") || !strings.Contains(err.Error(), "worker died") {
+		t.Fatalf("5 of 410: %v", err)
 	}
 }

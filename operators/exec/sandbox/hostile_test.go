@@ -3,11 +3,13 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,7 +60,45 @@ func TestHostile(t *testing.T) {
 	marker := fmt.Sprintf("caco-hostile-%d-%d", os.Getpid(), time.Now().UnixNano())
 	home := t.TempDir() // the engine's HOME
 	wd, _ := os.Getwd()
+	// A host process listening on a unix socket, and a host FIFO with a
+	// reader, in a temporary folder: no program may reach either.
+	hostDir := t.TempDir()
+	sockPath := filepath.Join(hostDir, "host.sock")
+	uln, err := net.Listen("unix", sockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uln.Close()
+	var unixAccepted atomic.Int32
+	go func() {
+		for {
+			c, err := uln.Accept()
+			if err != nil {
+				return
+			}
+			unixAccepted.Add(1)
+			c.Close()
+		}
+	}()
+	fifoPath := filepath.Join(hostDir, "host.fifo")
+	if err := syscall.Mkfifo(fifoPath, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	fifo, err := os.OpenFile(fifoPath, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifo.Close()
+	// A recipe with a secret in the engine's working directory (the inner
+	// test runs in this package's folder).
+	recipe := filepath.Join(hostDir, "recipe.yaml")
+	if err := os.WriteFile(recipe, []byte("models:\n  m:\n    api_key: "+hostileSecret+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"-test.run=^TestHostileInner$", "-test.count=1"}
+	if *updateRoot {
+		args = append(args, "-update")
+	}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
@@ -68,6 +108,9 @@ func TestHostile(t *testing.T) {
 		"CACO_HOSTILE_PORT="+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port),
 		"CACO_HOSTILE_FREE_PORT="+strconv.Itoa(freePort),
 		"CACO_HOSTILE_MARKER="+marker,
+		"CACO_HOSTILE_SOCKET="+sockPath,
+		"CACO_HOSTILE_FIFO="+fifoPath,
+		"CACO_HOSTILE_RECIPE="+recipe,
 		"HOME="+home,
 		"OPENAI_API_KEY="+hostileSecret,
 	)
@@ -80,6 +123,13 @@ func TestHostile(t *testing.T) {
 
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("the host listener on 127.0.0.1 accepted %d connections", n)
+	}
+	if n := unixAccepted.Load(); n != 0 {
+		t.Errorf("the host's unix socket accepted %d connections", n)
+	}
+	buf := make([]byte, 256)
+	if n, _ := fifo.Read(buf); n > 0 {
+		t.Errorf("a program wrote into the host's FIFO: %q", buf[:n])
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", freePort), time.Second); err == nil {
 		c.Close()
@@ -124,10 +174,11 @@ func programProcesses() []string {
 }
 
 type hostileCase struct {
-	file  string
-	want  []string // acceptable statuses
-	check func(t *testing.T, r Result)
-	after func(t *testing.T, p *Pool)
+	file    string
+	noInput bool     // run without the engine's input
+	want    []string // acceptable statuses
+	check   func(t *testing.T, r Result)
+	after   func(t *testing.T, p *Pool)
 }
 
 func outputJSON(t *testing.T, r Result) any {
@@ -165,7 +216,9 @@ func TestHostileInner(t *testing.T) {
 	wd, _ := os.Getwd()
 	inputB, _ := json.Marshal(map[string]any{
 		"marker": marker, "port": port, "free_port": freePort, "home": os.Getenv("HOME"),
-		"cwd_parent": filepath.Dir(wd), "engine_pid": os.Getpid(),
+		"cwd_parent": filepath.Dir(wd), "engine_pid": os.Getpid(), "cwd": wd,
+		"socket": os.Getenv("CACO_HOSTILE_SOCKET"), "fifo": os.Getenv("CACO_HOSTILE_FIFO"),
+		"recipe": os.Getenv("CACO_HOSTILE_RECIPE"),
 	})
 	input := string(inputB)
 
@@ -177,7 +230,9 @@ func TestHostileInner(t *testing.T) {
 	cases := []hostileCase{
 		{file: "fork_bomb.py", want: statusIs(StatusException, StatusTimeout)},
 		{file: "thread_bomb.py", want: statusIs(StatusException, StatusMemory)},
-		{file: "memory_bomb.py", want: statusIs(StatusMemory)},
+		// On a VM that is slow to fault fresh pages (this CI machine takes 4 s of
+		// wall time for 256 MiB) the wall-clock limit may come first.
+		{file: "memory_bomb.py", want: statusIs(StatusMemory, StatusTimeout)},
 		{file: "numpy_huge.py", want: statusIs(StatusMemory)},
 		{file: "infinite_loop.py", want: statusIs(StatusTimeout)},
 		{file: "sleep_forever.py", want: statusIs(StatusTimeout)},
@@ -200,7 +255,8 @@ func TestHostileInner(t *testing.T) {
 		}},
 		{file: "os_exit.py", want: statusIs(StatusException)},
 		{file: "segfault.py", want: statusIs(StatusKilled)},
-		{file: "deep_recursion.py", want: statusIs(StatusKilled, StatusException, StatusMemory)},
+		// Under load the 2 s limit may come before the stack runs out.
+		{file: "deep_recursion.py", want: statusIs(StatusKilled, StatusException, StatusMemory, StatusTimeout)},
 		{file: "tcp_connect_host.py", want: statusIs(StatusException)},
 		{file: "bind_port.py", want: statusIs(StatusOK, StatusException)},
 		{file: "dns_lookup.py", want: statusIs(StatusException)},
@@ -256,6 +312,71 @@ func TestHostileInner(t *testing.T) {
 				t.Errorf("monkeypatching leaked into the next program: output %s stdout %q", r.Output, r.Stdout)
 			}
 		}},
+		// Issue 10, point 5: the forged frame is data, and the rules come
+		// from the code text: the literal's unused key still counts.
+		{file: "forge_verdict.py", want: statusIs(StatusOK, StatusException), check: func(t *testing.T, r Result) {
+			if r.Status == StatusOK && !slices.Contains(r.UnusedInput, "never_named_key") {
+				t.Errorf("a forged result escaped unused_input: %+v", r)
+			}
+		}},
+		{file: "forge_input.py", noInput: true, want: statusIs(StatusOK, StatusException), check: func(t *testing.T, r Result) {
+			if r.HasInput {
+				t.Errorf("a program without input claimed one: %+v", r)
+			}
+		}},
+		// Point 6: 20,001 digits behind an int subclass that lies to abs().
+		{file: "int_subclass_abs.py", want: statusIs(StatusOK), check: func(t *testing.T, r Result) {
+			if r.TooLarge != "output" || r.Output != nil {
+				t.Errorf("the digit rule was fooled: too_large %q, output %.80s", r.TooLarge, r.Output)
+			}
+		}},
+		// Point 7: cleanup cannot fail, twice in a row, and /tmp is empty
+		// for the next program.
+		{file: "deep_tmp_tree.py", want: statusIs(StatusOK)},
+		{file: "check_tmp_empty.py", want: statusIs(StatusOK), check: tmpEmpty},
+		{file: "deep_tmp_tree.py", want: statusIs(StatusOK)},
+		{file: "check_tmp_empty.py", want: statusIs(StatusOK), check: tmpEmpty},
+		{file: "sysv_ipc.py", want: statusIs(StatusOK), check: func(t *testing.T, r Result) {
+			for k, v := range outputJSON(t, r).(map[string]any) {
+				if v != float64(-1) {
+					t.Errorf("%s succeeded inside the sandbox: %v", k, v)
+				}
+			}
+		}},
+		// Point 2: every call through another ABI fails (a negative errno)
+		// or kills the caller (a kernel without that ABI).
+		{file: "foreign_abi.py", want: statusIs(StatusOK), check: func(t *testing.T, r Result) {
+			for k, v := range outputJSON(t, r).(map[string]any) {
+				switch v := v.(type) {
+				case float64:
+					if v >= 0 {
+						t.Errorf("%s succeeded inside the sandbox: %v", k, v)
+					}
+				case string:
+					if !strings.HasPrefix(v, "signal ") {
+						t.Errorf("%s: %v", k, v)
+					}
+				}
+			}
+		}},
+		// Point 1: no terminal to open, TIOCSTI/TIOCLINUX refused on every
+		// descriptor (TestTerminal runs this under a real pseudo-terminal).
+		{file: "tty_inject.py", want: statusIs(StatusOK), check: func(t *testing.T, r Result) {
+			if w := outputJSON(t, r).(map[string]any)["worked"].([]any); len(w) != 0 {
+				t.Errorf("terminal attacks that worked: %v", w)
+			}
+		}},
+		// Point 3: the host's unix socket and FIFO (checked on the host by
+		// TestHostile) and any other socket or FIFO.
+		{file: "host_socket_fifo.py", want: statusIs(StatusOK), check: func(t *testing.T, r Result) {
+			res := outputJSON(t, r).(map[string]any)
+			if len(res["reached"].([]any)) != 0 || len(res["found"].([]any)) != 0 {
+				t.Errorf("sockets or FIFOs visible to the program: %v", res)
+			}
+		}},
+		// Points 3 and 4: the whole view of the file system is the
+		// checked-in allow-list; no secret of the engine is readable.
+		{file: "walk_root.py", want: statusIs(StatusOK), check: checkRootView},
 	}
 	for _, c := range cases {
 		t.Run(strings.TrimSuffix(c.file, ".py"), func(t *testing.T) {
@@ -264,7 +385,11 @@ func TestHostileInner(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			r, err := p.Run(context.Background(), string(code), &input)
+			in := &input
+			if c.noInput {
+				in = nil
+			}
+			r, err := p.Run(context.Background(), string(code), in)
 			if err != nil {
 				t.Fatalf("the sandbox failed: %v", err)
 			}
@@ -314,4 +439,65 @@ func tmpEmpty(t *testing.T, r Result) {
 	if res["cwd"] != "/tmp" {
 		t.Errorf("cwd %v", res["cwd"])
 	}
+}
+
+var updateRoot = flag.Bool("update", false, "rewrite testdata/exec/sandbox_root.golden.json from what walk_root.py sees")
+
+const rootGolden = "../../../testdata/exec/sandbox_root.golden.json"
+
+// checkRootView compares what walk_root.py sees with the checked-in
+// allow-list (regenerate with `go test ./operators/exec/sandbox -run
+// TestHostile -update` and review the diff), and checks it read none of
+// the engine's files.
+func checkRootView(t *testing.T, r Result) {
+	var view struct {
+		Mounts  []string `json:"mounts"`
+		Entries []string `json:"entries"`
+		Secrets []any    `json:"secrets"`
+	}
+	if err := json.Unmarshal(r.Output, &view); err != nil {
+		t.Fatalf("walk_root output: %v", err)
+	}
+	if len(view.Secrets) != 0 {
+		t.Errorf("the program read the engine's files: %v", view.Secrets)
+	}
+	got, _ := json.MarshalIndent(map[string][]string{"mounts": view.Mounts, "entries": view.Entries}, "", "  ")
+	got = append(got, '\n')
+	if *updateRoot {
+		if err := os.WriteFile(rootGolden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(rootGolden)
+	if err != nil {
+		t.Fatalf("%v (create it with -update)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("the sandbox's file system differs from %s (rerun with -update if the change is intended):\n%s", rootGolden, lineDiff(string(want), string(got)))
+	}
+}
+
+// lineDiff lists the lines only in a (-) and only in b (+).
+func lineDiff(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if !mb[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !ma[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -95,11 +95,16 @@ const (
 	StatusSandboxError = "sandbox_error"
 )
 
+// DefaultMaxDigits is Options.MaxDigits's default: Python's default
+// int_max_str_digits, above which Python's json module refuses to read an
+// integer.
+const DefaultMaxDigits = 4300
+
 // DefaultPython is the interpreter used when Options.Python is empty.
 const DefaultPython = "/usr/bin/python3"
 
-// DefaultPreload are the modules the zygote imports (when installed) before
-// forking.
+// DefaultPreload are the modules the zygote imports before forking. New
+// checks that the interpreter has each one and fails otherwise.
 var DefaultPreload = []string{"math", "fractions", "itertools", "collections", "functools", "decimal", "json", "re", "random", "numpy", "sympy"}
 
 // Options configure a Pool. Zero values take the documented defaults.
@@ -134,7 +139,8 @@ type Options struct {
 	// TmpSize is the size of the private /tmp (default 128 MiB).
 	TmpSize int64
 	// MaxDigits: an int `input` or `output` with more digits is reported as
-	// Result.TooLarge (default 10000).
+	// Result.TooLarge (default 4300, Python's own int-to-str limit, so that
+	// every value caco writes can be read back by Python's json module).
 	MaxDigits int
 	// IntMaxStrDigits is Python's int-to-str digit limit in programs
 	// (default 1000000).
@@ -150,7 +156,17 @@ type Options struct {
 	Unsafe bool
 	// StartTimeout bounds the start of a worker, imports included (default 2m).
 	StartTimeout time.Duration
+	// MemoryCgroup: "required" (the default) makes New fail when no cgroup
+	// memory limit bounds the sandbox (neither one caco can create nor one
+	// on an enclosing cgroup); "optional" runs with rlimits only and reports
+	// the missing limit in Pool.MissingLimits.
+	MemoryCgroup string
+
+	missingLimits int // set by New: the number of limits found missing
 }
+
+// cgroupFS prefixes the cgroup mount points (tests point it at a fake tree).
+var cgroupFS = ""
 
 func (o Options) withDefaults() Options {
 	if o.Python == "" {
@@ -188,7 +204,7 @@ func (o Options) withDefaults() Options {
 		o.TmpSize = 128 << 20
 	}
 	if o.MaxDigits <= 0 {
-		o.MaxDigits = 10000
+		o.MaxDigits = DefaultMaxDigits
 	}
 	if o.IntMaxStrDigits <= 0 {
 		o.IntMaxStrDigits = 1000000
@@ -198,6 +214,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 2 * time.Minute
+	}
+	if o.MemoryCgroup == "" {
+		o.MemoryCgroup = "required"
 	}
 	return o
 }
@@ -253,6 +272,7 @@ type Pool struct {
 	slots   chan struct{}
 	classes []*workerClass // [heavy] or [heavy, light]
 	info    readyInfo
+	missing []string
 
 	mu     sync.Mutex
 	closed bool
@@ -289,7 +309,18 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	if err := checkSupport(opts); err != nil {
 		return nil, err
 	}
-	p := &Pool{opts: opts, slots: make(chan struct{}, opts.Workers)}
+	if err := checkModules(opts.Python, opts.Preload); err != nil {
+		return nil, err
+	}
+	if opts.MemoryCgroup != "required" && opts.MemoryCgroup != "optional" {
+		return nil, fmt.Errorf("exec sandbox: memory_cgroup must be required or optional, not %q", opts.MemoryCgroup)
+	}
+	missing, raw, err := checkLimits(opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.missingLimits = raw
+	p := &Pool{opts: opts, slots: make(chan struct{}, opts.Workers), missing: missing}
 	heavy := &workerClass{opts: opts, idle: make(chan *worker, opts.Workers)}
 	p.classes = []*workerClass{heavy}
 	var light []string
@@ -340,6 +371,47 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	return p, nil
 }
 
+// checkLimits tries the cgroup limits once, as a worker would get them, and
+// decides: the limits that cannot be set, or an error when the memory limit
+// is missing and not optional.
+func checkLimits(o Options) (missing []string, raw int, err error) {
+	if o.Unsafe || o.WorkerMemory <= 0 {
+		return nil, 0, nil
+	}
+	s := setupCgroups(cgroupFS)
+	cg, missing := newCgroup(s, o.WorkerMemory, o.MaxProcs+16)
+	cg.close()
+	raw = len(missing)
+	memMissing := ""
+	for _, m := range missing {
+		if strings.HasPrefix(m, "memory") {
+			memMissing = m
+		}
+	}
+	if memMissing != "" && s.enclosing > 0 {
+		// An enclosing cgroup's limit (a Slurm job's, a container's) still
+		// bounds the sandbox: not missing, only coarser.
+		var rest []string
+		for _, m := range missing {
+			if !strings.HasPrefix(m, "memory") {
+				rest = append(rest, m)
+			}
+		}
+		missing, memMissing = rest, ""
+	}
+	if memMissing != "" && o.MemoryCgroup != "optional" {
+		return nil, raw, fmt.Errorf("exec sandbox: no cgroup memory limit can bound the sandbox: %s, and no enclosing cgroup has a "+
+			"memory limit. Run caco where it may create cgroups (root, or a delegated cgroup such as a Slurm job's), or accept "+
+			"per-process rlimits only with `memory_cgroup: optional` (caco exec --memory-cgroup optional)", memMissing)
+	}
+	return missing, raw, nil
+}
+
+// MissingLimits lists the cgroup limits the sandbox runs without, each with
+// why (empty when every limit is set). Only possible with MemoryCgroup
+// "optional" for the memory limit.
+func (p *Pool) MissingLimits() []string { return p.missing }
+
 // Preloaded returns the modules the zygotes imported, and the Python version.
 func (p *Pool) Preloaded() (modules []string, pythonVersion string) {
 	return p.info.Preloaded, p.info.Python
@@ -387,10 +459,10 @@ func (p *Pool) Run(ctx context.Context, code string, input *string) (Result, err
 			w.kill()
 		}
 		var err error
-		w, err = startWorker(ctx, c.opts)
+		w, err = startWorkerRetrying(ctx, c.opts)
 		if err != nil {
 			c.idle <- nil
-			return Result{}, fmt.Errorf("restarting sandbox worker: %w", err)
+			return Result{}, err
 		}
 	}
 	res, err := w.run(ctx, c.opts, code, input)
@@ -407,13 +479,33 @@ func (p *Pool) Run(ctx context.Context, code string, input *string) (Result, err
 		}
 		return res, nil
 	}
-	if p.isClosed() {
+	if p.isClosed() || w.retire != "" {
+		// A worker whose state is in doubt is replaced; that is routine.
 		w.kill()
 		c.idle <- nil
 	} else {
 		c.idle <- w
 	}
 	return res, nil
+}
+
+// MaxStartFailures is how many sandbox workers in a row may fail to start
+// before Run gives up with an error (replacing a worker is routine; a
+// sandbox that cannot start is not).
+const MaxStartFailures = 3
+
+func startWorkerRetrying(ctx context.Context, o Options) (*worker, error) {
+	var err error
+	for i := 0; i < MaxStartFailures; i++ {
+		var w *worker
+		if w, err = startWorker(ctx, o); err == nil {
+			return w, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fmt.Errorf("%d sandbox workers in a row failed to start: %w", MaxStartFailures, err)
 }
 
 // Close stops the idle workers; workers busy in Run stop when their program

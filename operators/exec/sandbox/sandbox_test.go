@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -179,7 +182,7 @@ func TestBuildResult(t *testing.T) {
 		{header{Exit: &exit0}, `{"status":"memory"}`, StatusMemory},
 	}
 	for i, c := range cases {
-		if r := buildResult(c.h, []byte(c.res), nil); r.Status != c.status {
+		if r := buildResult(c.h, []byte(c.res), nil, codeFacts{}, 4300); r.Status != c.status {
 			t.Errorf("case %d: %s (%s), want %s", i, r.Status, r.Reason, c.status)
 		}
 	}
@@ -188,5 +191,88 @@ func TestBuildResult(t *testing.T) {
 func TestTrimPython(t *testing.T) {
 	if got := TrimPython("\x1c\v\u3000 x y\u2028\t\n"); got != "x y" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// childPids lists the processes whose parent is this one.
+func childPids(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestWorkerKilled: a worker killed with SIGKILL under a running program
+// gives that program a sandbox_error (not a verdict on it), and the next
+// program runs on a fresh worker.
+func TestWorkerKilled(t *testing.T) {
+	before := map[int]bool{}
+	for _, p := range childPids(t) {
+		before[p] = true
+	}
+	p := newPool(t, Options{Workers: 1, Timeout: 20 * time.Second, Preload: []string{"math"}})
+	done := make(chan Result, 1)
+	go func() { done <- run(t, p, "import time\ntime.sleep(15)\noutput = 1", nil) }()
+	time.Sleep(500 * time.Millisecond)
+	killed := 0
+	for _, pid := range childPids(t) {
+		if !before[pid] {
+			syscall.Kill(pid, syscall.SIGKILL)
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatal("found no worker to kill")
+	}
+	select {
+	case r := <-done:
+		if r.Status != StatusSandboxError {
+			t.Fatalf("program under a killed worker: %s (%s), want %s", r.Status, r.Reason, StatusSandboxError)
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("Run did not return after its worker was killed")
+	}
+	if r := run(t, p, "output = 2", nil); r.Status != StatusOK || string(r.Output) != "2" {
+		t.Fatalf("after the kill: %+v", r)
+	}
+}
+
+// TestMissingModule: a preloaded module the interpreter lacks stops New
+// with its name and the Debian package, instead of turning every program
+// that imports it into a rejected row.
+func TestMissingModule(t *testing.T) {
+	_, err := New(context.Background(), Options{Workers: 1, Preload: []string{"math", "caco_no_such_module", "numpy"}, Unsafe: true})
+	if err == nil {
+		t.Fatal("New with a missing module: no error")
+	}
+	for _, want := range []string{"caco_no_such_module", "python3-caco-no-such-module"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "python3-numpy") {
+		t.Errorf("error names numpy, which is installed: %v", err)
+	}
+	if got := debianPackage("numpy.linalg"); got != "python3-numpy" {
+		t.Errorf("debianPackage(numpy.linalg) = %s", got)
 	}
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,6 +45,8 @@ type worker struct {
 
 	exited   chan struct{}
 	killOnce sync.Once
+	// retire is set when the zygote asked to be replaced after a program.
+	retire string
 }
 
 // zygoteConfig is argv[1] of the zygote.
@@ -67,9 +71,9 @@ type initConfig struct {
 	Args    []string `json:"args"`
 	Env     []string `json:"env"`
 	TmpSize int64    `json:"tmp_size"`
-	// Hide lists directories covered by an empty read-only tmpfs (the
-	// engine's home and the other homes, where keys and configs live).
-	Hide []string `json:"hide"`
+	// Binds are the host paths bound read-only into the minimal root (see
+	// interpreterBinds).
+	Binds []string `json:"binds"`
 }
 
 func maxResult(o Options) int64 { return 4*o.MaxStdout + (8 << 20) }
@@ -131,8 +135,12 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("finding the caco binary to re-execute as the sandbox init: %w", err)
 		}
+		binds, err := interpreterBinds(o.Python)
+		if err != nil {
+			return nil, err
+		}
 		ic, err := json.Marshal(initConfig{Python: o.Python, Args: args, Env: pythonEnv(zc.Tmp), TmpSize: o.TmpSize,
-			Hide: hiddenDirs(o.Python)})
+			Binds: binds})
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +159,21 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 	}
 	w.cmd.Stdin, w.cmd.Stdout, w.cmd.Stderr = reqR, respW, w.stderr
 	w.req, w.resp = reqW, respR
-	w.cg = newCgroup(o.WorkerMemory, o.MaxProcs+16)
+	if !o.Unsafe && o.WorkerMemory > 0 {
+		var missing []string
+		w.cg, missing = newCgroup(setupCgroups(cgroupFS), o.WorkerMemory, o.MaxProcs+16)
+		if len(missing) > o.missingLimits {
+			// New found these limits settable: losing one now is a failure
+			// to start, not a silent downgrade.
+			w.cg.close()
+			reqR.Close()
+			reqW.Close()
+			respR.Close()
+			respW.Close()
+			w.cleanupTmp()
+			return nil, fmt.Errorf("starting the exec sandbox: cgroup limits: %s", strings.Join(missing, "; "))
+		}
+	}
 	err = w.cmd.Start()
 	reqR.Close()
 	respW.Close()
@@ -204,29 +226,136 @@ func startWorker(ctx context.Context, o Options) (*worker, error) {
 	return w, nil
 }
 
-// hiddenDirs are the home directories to hide from programs, except one
-// holding the interpreter (a pyenv Python under /root).
-func hiddenDirs(python string) []string {
-	py := python
-	if p, err := exec.LookPath(python); err == nil {
-		py = p
+// probeInterpreter asks the interpreter, once per process for each
+// interpreter and module list, with the sandbox's flags and environment:
+// the host paths the minimal root must bind read-only, and which of the
+// modules to preload it cannot find (importlib.util.find_spec, about 15 ms,
+// rather than importing them).
+//
+// The binds are /usr (system libraries; Debian's Python and its packages),
+// the top-level links or folders /bin, /sbin, /lib, /lib32, /lib64 and
+// /libx32 (merged-/usr links on Debian, real folders elsewhere), and the
+// interpreter's own prefix and module search path when they lie outside
+// /usr (pyenv, conda, a venv).
+func probeInterpreter(python string, preload []string) (binds, missing []string, err error) {
+	key := python + "\x00" + strings.Join(preload, "\x00")
+	if v, ok := bindsCache.Load(key); ok {
+		p := v.(probe)
+		return p.binds, p.missing, nil
 	}
-	if p, err := filepath.EvalSymlinks(py); err == nil {
-		py = p
+	cmd := exec.Command(python, append([]string{"-s", "-B", "-c", `import sys, json, importlib.util
+missing = []
+for m in sys.argv[1:]:
+    try:
+        if importlib.util.find_spec(m) is None:
+            missing.append(m)
+    except Exception:
+        missing.append(m)
+print(json.dumps({"paths": [sys.executable, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix] + sys.path, "missing": missing}))
+`}, preload...)...)
+	cmd.Env = pythonEnv("/tmp")
+	cmd.Dir = "/"
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return nil, nil, fmt.Errorf("exec sandbox: asking %s for its prefix, module path and modules: %w", python, err)
 	}
-	cands := []string{"/root", "/home"}
-	if h, err := os.UserHomeDir(); err == nil {
-		cands = append(cands, h)
+	var ans struct {
+		Paths   []string `json:"paths"`
+		Missing []string `json:"missing"`
 	}
+	if err := json.Unmarshal(out, &ans); err != nil {
+		return nil, nil, fmt.Errorf("exec sandbox: asking %s for its prefix, module path and modules: %w", python, err)
+	}
+	exe := python
+	if p, err := filepath.EvalSymlinks(python); err == nil {
+		exe = p
+	}
+	paths := append(ans.Paths, python, exe, filepath.Dir(exe))
+	cands := []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			continue // '' or '.': the working directory, never bound
+		}
+		p = filepath.Clean(p)
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			cands = append(cands, real)
+		}
+		cands = append(cands, p)
+	}
+	p := probe{binds: pruneBinds(cands), missing: ans.Missing}
+	bindsCache.Store(key, p)
+	bindsByPython.Store(python, p.binds)
+	return p.binds, p.missing, nil
+}
+
+// interpreterBinds returns the binds of python, asking it only when no
+// probe has run yet.
+func interpreterBinds(python string) ([]string, error) {
+	if v, ok := bindsByPython.Load(python); ok {
+		return v.([]string), nil
+	}
+	b, _, err := probeInterpreter(python, nil)
+	return b, err
+}
+
+var bindsByPython sync.Map
+
+type probe struct{ binds, missing []string }
+
+// debianPackage names the Debian package that provides a module.
+func debianPackage(module string) string {
+	root, _, _ := strings.Cut(module, ".")
+	return "python3-" + strings.ReplaceAll(strings.ToLower(root), "_", "-")
+}
+
+// checkModules fails, naming each missing module and its Debian package,
+// when the interpreter lacks a module the zygote preloads.
+func checkModules(python string, preload []string) error {
+	_, missing, err := probeInterpreter(python, preload)
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, m := range missing {
+		parts = append(parts, fmt.Sprintf("%s (Debian package %s)", m, debianPackage(m)))
+	}
+	return fmt.Errorf("exec sandbox: %s lacks the preloaded module(s) %s: install them (e.g. apt-get install %s, or pip), "+
+		"or leave them out of `preload:`", python, strings.Join(parts, ", "), debianPackageList(missing))
+}
+
+func debianPackageList(mods []string) string {
 	var out []string
-	for _, d := range cands {
-		d = filepath.Clean(d)
-		if d == "/" || strings.HasPrefix(py, d+"/") || strings.HasPrefix(python, d+"/") {
+	for _, m := range mods {
+		out = append(out, debianPackage(m))
+	}
+	return strings.Join(out, " ")
+}
+
+var bindsCache sync.Map
+
+// pruneBinds sorts paths, drops those that do not exist, the root itself
+// and those inside another one.
+func pruneBinds(paths []string) []string {
+	sort.Strings(paths)
+	var out []string
+	for _, p := range paths {
+		if p == "/" {
 			continue
 		}
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			out = append(out, d)
+		if _, err := os.Lstat(p); err != nil {
+			continue
 		}
+		if n := len(out); n > 0 && (out[n-1] == p || strings.HasPrefix(p, out[n-1]+"/")) {
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -347,20 +476,23 @@ type header struct {
 	Exit        *int    `json:"exit"`
 	Ms          float64 `json:"ms"`
 	Error       string  `json:"error"`
+	// Retire: the zygote could not restore a clean state after the program
+	// (its /tmp could not be emptied, ...) and exits; the engine starts a
+	// fresh worker. The program's own result stands.
+	Retire string `json:"retire"`
 }
 
+// childResult is what the program's process reports after the program:
+// data the program can shape at will (it can write this frame itself), so
+// no rule is taken from it, only the values and an exception's text.
 type childResult struct {
-	Status      string          `json:"status"`
-	Reason      string          `json:"reason"`
-	Traceback   string          `json:"traceback"`
-	HasInput    bool            `json:"has_input"`
-	Input       json.RawMessage `json:"input"`
-	InputEmpty  bool            `json:"input_empty"`
-	HasOutput   bool            `json:"has_output"`
-	Output      json.RawMessage `json:"output"`
-	OutputEmpty bool            `json:"output_empty"`
-	UnusedInput []string        `json:"unused_input"`
-	TooLarge    string          `json:"too_large"`
+	Status    string          `json:"status"`
+	Reason    string          `json:"reason"`
+	Traceback string          `json:"traceback"`
+	HasInput  bool            `json:"has_input"`
+	Input     json.RawMessage `json:"input"`
+	HasOutput bool            `json:"has_output"`
+	Output    json.RawMessage `json:"output"`
 }
 
 func (w *worker) run(ctx context.Context, o Options, code string, input *string) (Result, error) {
@@ -393,18 +525,37 @@ func (w *worker) run(ctx context.Context, o Options, code string, input *string)
 	if err != nil {
 		return fail("reading the sandbox's answer", err)
 	}
+	factB, err := readFrame(w.resp, maxResult(o))
+	if err != nil {
+		return fail("reading the sandbox's answer", err)
+	}
 	var h header
 	if err := json.Unmarshal(hdrB, &h); err != nil {
 		return Result{}, fmt.Errorf("decoding the sandbox's answer: %w", err)
 	}
-	r := buildResult(h, resB, outB)
+	var facts codeFacts
+	if len(factB) > 0 {
+		if err := json.Unmarshal(factB, &facts); err != nil {
+			return Result{}, fmt.Errorf("decoding the code's facts from the sandbox: %w", err)
+		}
+	}
+	facts.EngineInput = input != nil
+	r := buildResult(h, resB, outB, facts, o.MaxDigits)
+	if h.Retire != "" {
+		w.retire = h.Retire
+	}
 	if r.Status == StatusKilled && h.Signal == int(syscall.SIGKILL) && w.cg.oomKills() > oom0 {
 		r.Status, r.Reason = StatusMemory, "the sandbox's memory limit was hit (killed by the OOM killer)"
 	}
 	return r, nil
 }
 
-func buildResult(h header, resB, outB []byte) Result {
+// buildResult turns the zygote's answer into a Result. The status of a
+// crash comes from the exit status the zygote saw; the rules' facts come
+// from the code's names (computed before the program ran) and the
+// serialised values, never from anything the program reported about
+// itself.
+func buildResult(h header, resB, outB []byte, facts codeFacts, maxDigits int) Result {
 	r := Result{Stdout: strings.ToValidUTF8(string(outB), "\uFFFD"), Elapsed: time.Duration(h.Ms * float64(time.Millisecond))}
 	var cr childResult
 	haveResult := false
@@ -416,21 +567,27 @@ func buildResult(h header, resB, outB []byte) Result {
 	switch {
 	case h.Error != "":
 		r.Status, r.Reason = StatusSandboxError, h.Error
+	case facts.SetupError != "":
+		r.Status, r.Reason = StatusSandboxError, facts.SetupError
 	case h.OutputLimit:
 		r.Status, r.Reason = StatusOutputLimit, "stdout passed the limit"
 	case h.ResultLimit:
 		r.Status, r.Reason = StatusOutputLimit, "input or output value passed the limit"
 	case h.Timeout:
 		r.Status, r.Reason = StatusTimeout, "wall-clock time limit"
+	case h.Signal == int(syscall.SIGXCPU):
+		r.Status, r.Reason = StatusTimeout, "CPU time limit"
+	case h.Signal != 0:
+		r.Status, r.Reason = StatusKilled, "killed by "+signalName(h.Signal)
+	case haveResult && h.Exit != nil && *h.Exit != 0:
+		r.Status, r.Reason = StatusException, fmt.Sprintf("the process exited with status %d", *h.Exit)
+	case haveResult && cr.Status != StatusOK && cr.Status != StatusException && cr.Status != StatusMemory:
+		r.Status, r.Reason = StatusException, "the program corrupted its result channel"
 	case haveResult:
 		r.Status, r.Reason, r.Traceback = cr.Status, cr.Reason, cr.Traceback
 		if r.Status == StatusMemory && r.Reason == "" {
 			r.Reason = "MemoryError"
 		}
-	case h.Signal == int(syscall.SIGXCPU):
-		r.Status, r.Reason = StatusTimeout, "CPU time limit"
-	case h.Signal != 0:
-		r.Status, r.Reason = StatusKilled, "killed by "+signalName(h.Signal)
 	case len(resB) > 0:
 		r.Status, r.Reason = StatusException, "the program corrupted its result channel"
 	default:
@@ -443,15 +600,26 @@ func buildResult(h header, resB, outB []byte) Result {
 	if r.Status != StatusOK {
 		return r
 	}
-	r.HasInput, r.InputEmpty, r.UnusedInput, r.TooLarge = cr.HasInput, cr.InputEmpty, cr.UnusedInput, cr.TooLarge
-	if cr.HasInput && cr.TooLarge != "input" {
+	// A program has an input only if the engine bound one or its text binds
+	// one: a program cannot claim an input it never had.
+	r.HasInput = cr.HasInput && (facts.BindsInput || facts.EngineInput)
+	if r.HasInput {
 		r.Input = cr.Input
+		r.InputEmpty = jsonEmpty(cr.Input)
+		r.UnusedInput = unusedKeys(cr.Input, facts.Names, facts.InputKeys)
+		if intDigits(cr.Input) > maxDigits {
+			r.TooLarge, r.Input = "input", nil
+		}
 	}
 	r.HasOutput = cr.HasOutput
 	if cr.HasOutput {
-		r.OutputEmpty = cr.OutputEmpty
-		if cr.TooLarge != "output" {
-			r.Output = cr.Output
+		r.Output = cr.Output
+		r.OutputEmpty = jsonEmpty(cr.Output)
+		if intDigits(cr.Output) > maxDigits {
+			if r.TooLarge == "" {
+				r.TooLarge = "output"
+			}
+			r.Output = nil
 		}
 	} else {
 		s := trimPython(r.Stdout)
@@ -523,4 +691,80 @@ func (c *capBuffer) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return string(c.b)
+}
+
+// jsonEmpty: the value is null or "".
+func jsonEmpty(v json.RawMessage) bool {
+	t := strings.TrimSpace(string(v))
+	return t == "null" || t == `""` || t == ""
+}
+
+// intDigits returns the number of digits of v when it is a JSON integer
+// (no fraction, no exponent), else 0. Counting the serialised bytes cannot
+// be fooled by an int subclass that overrides __abs__ or __str__.
+func intDigits(v json.RawMessage) int {
+	t := strings.TrimSpace(string(v))
+	t = strings.TrimPrefix(t, "-")
+	if t == "" {
+		return 0
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] < '0' || t[i] > '9' {
+			return 0
+		}
+	}
+	return len(t)
+}
+
+// unusedKeys lists the keys that are not among names (the identifiers of
+// the code text): first those of the JSON object v (the final `input`; none
+// when it is not an object), in order, then those of the code's own
+// `input = {...}` literal (literal) not already listed. The literal's keys
+// come from the code text, so a program that reports a different input
+// still meets the rule.
+func unusedKeys(v json.RawMessage, names, literal []string) []string {
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	var out []string
+	listed := map[string]bool{}
+	add := func(k string) {
+		if !have[k] && !listed[k] {
+			listed[k] = true
+			out = append(out, k)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err == nil && tok == json.Delim('{') {
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			k, _ := tok.(string)
+			add(k)
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				break
+			}
+		}
+	}
+	for _, k := range literal {
+		add(k)
+	}
+	return out
+}
+
+// codeFacts are the facts of a program's text, found before it ran (see
+// _code_facts in zygote.py), plus whether the engine bound an input.
+type codeFacts struct {
+	// SetupError: the child failed before the program ran (a sandbox
+	// failure, not the program's).
+	SetupError  string   `json:"setup_error"`
+	Names       []string `json:"names"`
+	BindsInput  bool     `json:"binds_input"`
+	InputKeys   []string `json:"input_keys"`
+	EngineInput bool     `json:"-"`
 }

@@ -44,7 +44,14 @@ os.dup2(DEVNULL, 1)
 for fd in (REQ, RESP, DEVNULL):
     os.set_inheritable(fd, False)
 
-BIG = 10 ** MAX_DIGITS  # ints >= BIG have more than MAX_DIGITS digits
+if ISOLATED:
+    # Non-dumpable: no program, even one that shared the zygote's uid, can
+    # open /proc/1/fd/* (the zygote's end of the engine's pipes) or
+    # /proc/1/mem. Children inherit it until they exec.
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "making the zygote non-dumpable")
 
 if not ISOLATED:
     try:
@@ -107,7 +114,6 @@ def _warm():
 # modules (json.dumps = None); the runner uses references taken now.
 _isinstance = isinstance
 _str = str
-_abs = abs
 _float = float
 _type = type
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -136,14 +142,6 @@ def _json_safe(v):
     return _str(v)
 
 
-def _too_large(v):
-    return _isinstance(v, int) and not _isinstance(v, bool) and _abs(v) >= BIG
-
-
-def _empty(v):
-    return v is None or (_isinstance(v, _str) and v == "")
-
-
 def _exc_info(e, tb):
     te = traceback.TracebackException(type(e), e, tb, compact=True)
     full = "".join(te.format())
@@ -152,18 +150,20 @@ def _exc_info(e, tb):
     return reason, full
 
 
-def _run_program(code, inp):
-    """Runs in the forked child; returns the result dict."""
+def _run_program(co, err, inp):
+    """Runs in the forked child; returns the result dict. Everything in it
+    comes from the program's own process, so the program can shape all of
+    it: it is data (the values, an exception's text), never a verdict. The
+    rules are applied by the engine from what the program cannot forge: the
+    code text (names, sent before the program ran), the serialised bytes of
+    the values and the exit status the zygote sees."""
     g = {"__name__": "__main__", "__builtins__": builtins}
     if inp is not None:
         g["input"] = json.loads(inp)
     res = {}
-    try:
-        tree = ast.parse(code, "<code>")
-        co = compile(tree, "<code>", "exec")
-    except BaseException as e:
-        res["status"] = "memory" if isinstance(e, MemoryError) else "exception"
-        res["reason"], res["traceback"] = _exc_info(e, None)
+    if err is not None:
+        res["status"] = "memory" if isinstance(err, MemoryError) else "exception"
+        res["reason"], res["traceback"] = _exc_info(err, None)
         return res
     try:
         exec(co, g)
@@ -181,33 +181,53 @@ def _run_program(code, inp):
             pass
         res["status"] = "ok"
         if "input" in g:
-            inp = g["input"]
             res["has_input"] = True
-            res["input_empty"] = _empty(inp)
-            if _too_large(inp):
-                res["too_large"] = "input"
-                res["input"] = None
-            else:
-                res["input"] = _json_safe(inp)
-            if isinstance(inp, dict):
-                names = {n.id for n in _walk(tree) if _isinstance(n, _Name)}
-                res["unused_input"] = [k if _isinstance(k, _str) else _str(k) for k in inp if k not in names]
+            res["input"] = _json_safe(g["input"])
         if "output" in g:
-            out = g["output"]
             res["has_output"] = True
-            res["output_empty"] = _empty(out)
-            if _too_large(out):
-                res.setdefault("too_large", "output")
-                res["output"] = None
-            else:
-                res["output"] = _json_safe(out)
+            res["output"] = _json_safe(g["output"])
     except BaseException as e:
         res = {"status": "memory" if isinstance(e, MemoryError) else "exception"}
         res["reason"], res["traceback"] = _exc_info(e, e.__traceback__)
     return res
 
 
-def _child(reqr, outw, resw):
+def _code_facts(code):
+    """Parses and compiles the program before it runs, so that what it
+    finds is trusted: the code object (or the error), and the facts of the
+    code text the rules use: its identifiers (ast.Name), whether it binds
+    `input` (an assignment, a loop or `global input`), and the string keys
+    of the last module-level `input = {...}` literal."""
+    facts = {"names": [], "binds_input": False, "input_keys": []}
+    try:
+        tree = ast.parse(code, "<code>")
+        co = compile(tree, "<code>", "exec")
+    except BaseException as e:
+        return None, e, facts
+    names = set()
+    binds = False
+    for n in _walk(tree):
+        if _isinstance(n, _Name):
+            names.add(n.id)
+            if n.id == "input" and _isinstance(n.ctx, ast.Store):
+                binds = True
+        elif _isinstance(n, (ast.Global, ast.Nonlocal)) and "input" in n.names:
+            binds = True
+    keys = []
+    for st in tree.body:
+        if (
+            _isinstance(st, ast.Assign)
+            and any(_isinstance(t, _Name) and t.id == "input" for t in st.targets)
+            and _isinstance(st.value, ast.Dict)
+        ):
+            keys = [k.value for k in st.value.keys if _isinstance(k, ast.Constant) and _isinstance(k.value, _str)]
+    facts["names"] = sorted(names)
+    facts["binds_input"] = binds
+    facts["input_keys"] = keys
+    return co, None, facts
+
+
+def _child(reqr, outw, resw, factw):
     """A pre-forked child: sets itself up, then waits for its program."""
     me = os.getpid()
     try:
@@ -216,7 +236,8 @@ def _child(reqr, outw, resw):
         os.dup2(DEVNULL, 2)
         os.dup2(resw, 3)
         os.dup2(reqr, 4)
-        os.closerange(5, 1 << 20)
+        os.dup2(factw, 5)
+        os.closerange(6, 1 << 20)
         if not ISOLATED:
             os.setsid()
         lim = CFG["limits"]
@@ -267,13 +288,24 @@ def _child(reqr, outw, resw):
         n = int.from_bytes(body[1:5], "big")
         code = body[5 : 5 + n].decode("utf-8")
         inp = body[5 + n :].decode("utf-8") if body[0] else None
+        # The code's facts travel on fd 5, closed before the program runs:
+        # nothing the program does can reach or forge them.
+        co, err, facts = _code_facts(code)
+        data = _dumps(facts).encode("utf-8", "backslashreplace")
+        view = memoryview(data)
+        while view:
+            n = _os_write(5, view)
+            view = view[n:]
+        os.close(5)
     except BaseException as e:
+        # Reported on fd 5, which only this trusted setup ever holds: a
+        # program cannot claim a sandbox failure (its row would be retried).
         try:
-            os.write(3, json.dumps({"status": "sandbox_error", "reason": "setting up the program: %r" % (e,)}).encode())
+            os.write(5, json.dumps({"setup_error": "setting up the program: %r" % (e,)}).encode())
         finally:
             os._exit(70)
     try:
-        res = _run_program(code, inp)
+        res = _run_program(co, err, inp)
     except BaseException as e:
         res = {"status": "exception", "reason": "the runner failed after the program: " + repr(e)[:500]}
     try:
@@ -360,26 +392,49 @@ def _reap_all(pid):
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _empty_dir(dfd):
-    """Removes everything in the directory open as dfd, like shutil.rmtree
-    with ignore_errors (which is not used: importing shutil pulls zlib, bz2
-    and lzma into the zygote, about 20 more mappings for every fork to
-    copy). Nothing else runs in the sandbox meanwhile."""
-    with os.scandir(dfd) as it:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-    for name, is_dir in entries:
-        try:
-            if is_dir:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+def _empty_dir(top):
+    """Removes everything in the directory open as top, like shutil.rmtree
+    (which is not used: importing shutil pulls zlib, bz2 and lzma into the
+    zygote, about 20 more mappings for every fork to copy), but without
+    recursion: each sub-folder's own sub-folders are moved up to the top
+    before it is removed, so no depth of tree can make it fail, and at most
+    two folders are open at once. Raises OSError when a whole pass removes
+    nothing (the worker is then replaced). Nothing else runs in the sandbox
+    meanwhile."""
+    global _moved
+    while True:
+        with os.scandir(top) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        if not entries:
+            return
+        progress = False
+        for name, is_dir in entries:
+            try:
+                if not is_dir:
+                    os.unlink(name, dir_fd=top)
+                    progress = True
+                    continue
+                fd = os.open(name, _DIR_FLAGS, dir_fd=top)
                 try:
-                    _empty_dir(fd)
+                    with os.scandir(fd) as it:
+                        sub = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+                    for sname, sdir in sub:
+                        if sdir:
+                            _moved += 1
+                            os.rename(sname, ".caco-clean-%d" % _moved, src_dir_fd=fd, dst_dir_fd=top)
+                        else:
+                            os.unlink(sname, dir_fd=fd)
                 finally:
                     os.close(fd)
-                os.rmdir(name, dir_fd=dfd)
-            else:
-                os.unlink(name, dir_fd=dfd)
-        except OSError:
-            pass
+                os.rmdir(name, dir_fd=top)
+                progress = True
+            except OSError:
+                pass
+        if not progress:
+            raise OSError("cannot empty " + TMP)
+
+
+_moved = 0
 
 
 def _clean_tmp():
@@ -405,19 +460,20 @@ def _prefork():
     reqr, reqw = os.pipe()
     outr, outw = os.pipe()
     resr, resw = os.pipe()
+    factr, factw = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            _child(reqr, outw, resw)
+            _child(reqr, outw, resw, factw)
         finally:
             os._exit(72)
-    for fd in (reqr, outw, resw):
+    for fd in (reqr, outw, resw, factw):
         os.close(fd)
-    return pid, reqw, outr, resr
+    return pid, reqw, outr, resr, factr
 
 
 def _run_one(body, pre):
-    pid, reqw, outr, resr = pre
+    pid, reqw, outr, resr, factr = pre
     timeout = TIMEOUT
     t0 = time.monotonic()
     try:
@@ -432,9 +488,11 @@ def _run_one(body, pre):
     poller = select.poll()
     poller.register(outr, select.POLLIN)
     poller.register(resr, select.POLLIN)
+    poller.register(factr, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
-    open_fds = {outr, resr}
+    open_fds = {outr, resr, factr}
     out, outn, res, resn = [], 0, [], 0
+    facts, factn = [], 0
     hdr = {"timeout": False, "output_limit": False, "result_limit": False}
     exited = False
     killed = False
@@ -470,6 +528,12 @@ def _run_one(body, pre):
                 poller.unregister(fd)
                 open_fds.discard(fd)
                 continue
+            if fd == factr:
+                if factn + len(data) > MAX_RESULT:
+                    data = b""  # names of a huge code text: dropped
+                facts.append(data)
+                factn += len(data)
+                continue
             if fd == outr:
                 if outn + len(data) > MAX_STDOUT:
                     data = data[: MAX_STDOUT - outn]
@@ -489,12 +553,17 @@ def _run_one(body, pre):
     os.close(pidfd)
     os.close(outr)
     os.close(resr)
+    os.close(factr)
     _reap_all(pid)
-    _prepare_tmp()
+    try:
+        _prepare_tmp()
+    except BaseException as e:
+        # The next program could see this one's files: this worker is done.
+        hdr["retire"] = "cleaning up after the program: %r" % (e,)
     if elapsed is None:
         elapsed = time.monotonic() - t0
     hdr["ms"] = elapsed * 1000.0
-    return hdr, b"".join(res), b"".join(out)
+    return hdr, b"".join(res), b"".join(out), b"".join(facts)
 
 
 def _read_exact(n):
@@ -574,16 +643,16 @@ def main():
         try:
             if pre is None:
                 pre = _prefork()
-            hdr, res, out = _run_one(body, pre)
+            hdr, res, out, facts = _run_one(body, pre)
         except BaseException as e:
-            hdr, res, out = {"error": "zygote: " + "".join(traceback.format_exception(e))[-2000:]}, b"", b""
-            try:
-                _reap_all(0)
-                _prepare_tmp()
-            except BaseException:
-                pass
+            err = "zygote: " + "".join(traceback.format_exception(e))[-2000:]
+            hdr, res, out, facts = {"error": err, "retire": err}, b"", b"", b""
         pre = None
-        _send(json.dumps(hdr).encode(), res, out)
+        _send(json.dumps(hdr).encode(), res, out, facts)
+        if hdr.get("retire"):
+            # Its state is in doubt: the engine starts a fresh worker. As
+            # pid 1 of the namespace, exiting kills whatever is left.
+            return
         if CFG.get("hugepages") and served % 1000 == 0:
             _collapse()  # pages the zygote itself wrote were split
         try:
