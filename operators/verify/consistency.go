@@ -57,8 +57,10 @@ func equivFields() []op.Field {
 		{Name: fieldRelTol, Kind: op.Float, Default: mathequiv.DefaultRelTol, Min: op.Bound(0), Max: op.Bound(1),
 			Doc: "Relative tolerance for values that are not both exact integers (0.3333 vs \\frac{1}{3}, float output of code)."},
 		{Name: fieldSymbolic, Kind: op.Bool, Default: false,
-			Doc: "Check the scalar and equation pairs the fast path rejects with sympy, in the exec sandbox " +
-				"(\\frac{\\sqrt{3}}{2} vs \\sin(\\pi/3)). A timeout or a sympy error counts as unparsable, never as a match."},
+			Doc: "Ask sympy, in the exec sandbox, about the scalar and equation pairs the fast path cannot decide " +
+				"(values that overflow floats such as 2^{100000} vs 4^{50000}, expressions undefined at every sample point, " +
+				"text it cannot read). Pairs the fast path decided are never sent: sympy cannot turn a mismatch into a match. " +
+				"A timeout or a sympy error counts as unparsable, never as a match."},
 		{Name: fieldPython, Kind: op.String, Default: "/usr/bin/python3",
 			Doc: "Interpreter for the symbolic check; it needs sympy."},
 		{Name: fieldTimeout, Kind: op.Duration, Default: "10s", Doc: "Wall-clock limit of one symbolic comparison."},

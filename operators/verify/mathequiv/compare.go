@@ -190,11 +190,18 @@ func asEquation(v *val) *val {
 	return &val{k: vEq, lhs: l, rhs: v.expr, lvars: union(lv, v.vars), norm: v.label + "=" + v.norm}
 }
 
+// equationVerdict compares two equations; the symbolic fallback is asked
+// only when the sample points could not decide (too few where both sides
+// are defined).
 func equationVerdict(x, y *val, o *Options) (bool, Reason) {
-	if equationEqual(x, y, o) {
+	eq, decided := equationEqual(x, y, o)
+	if eq {
 		return true, Equation
 	}
-	return fallback(x, y, o, Mismatch)
+	if decided {
+		return false, Mismatch
+	}
+	return fallback(x, y, o, Unparsable)
 }
 
 func compareVal(x, y *val, o *Options) (bool, Reason) {
@@ -251,12 +258,14 @@ func compareVal(x, y *val, o *Options) (bool, Reason) {
 	}
 	switch {
 	case x.k == vScalar && y.k == vScalar:
+		// the fast path's decisions are final; the symbolic fallback only
+		// decides what it cannot evaluate
 		if eq, decided := scalarEqual(x, y, o); eq {
 			return true, Numeric
 		} else if !decided {
 			return fallback(x, y, o, Unparsable)
 		}
-		return fallback(x, y, o, Mismatch)
+		return false, Mismatch
 	case x.k == vSeq && y.k == vSeq:
 		return compareSeq(x, y, o)
 	case x.k == vMatrix && y.k == vMatrix:
@@ -340,7 +349,7 @@ func choiceLetter(s string, bare bool) (byte, bool) {
 // cannot be evaluated in floating point (overflow, domain error).
 func scalarEqual(x, y *val, o *Options) (eq, decided bool) {
 	if len(x.vars) > 0 || len(y.vars) > 0 {
-		return identical(x.expr, y.expr, union(x.vars, y.vars), o.RelTol), true
+		return identical(x.expr, y.expr, union(x.vars, y.vars), o.RelTol)
 	}
 	if o.Percent == PercentLenient {
 		// the reference grader: percent signs are decoration, plain numbers
@@ -441,10 +450,11 @@ func sampleEnv(vars []string, k int) map[string]float64 {
 }
 
 // identical checks that two expressions with variables agree at the sample
-// points (at least 3 points where both are defined).
-func identical(a, b *node, vars []string, relTol float64) bool {
+// points (at least 3 points where both are defined). decided is false when
+// there were too few such points to tell.
+func identical(a, b *node, vars []string, relTol float64) (eq, decided bool) {
 	if a.k == nPct || b.k == nPct {
-		return false
+		return false, true
 	}
 	valid := 0
 	for k := range samplePoints {
@@ -452,30 +462,48 @@ func identical(a, b *node, vars []string, relTol float64) bool {
 		fa, fb := approx(a, env), approx(b, env)
 		if math.IsNaN(fa) || math.IsNaN(fb) || math.IsInf(fa, 0) || math.IsInf(fb, 0) {
 			if math.IsNaN(fa) != math.IsNaN(fb) {
-				return false
+				return false, true
 			}
 			continue
 		}
 		if !closeTo(fa, fb, relTol) {
-			return false
+			return false, true
 		}
 		valid++
 	}
-	return valid >= 3
+	return valid >= 3, valid >= 3
 }
 
 // equationEqual compares lhs1 = rhs1 with lhs2 = rhs2: the differences
 // must be proportional (same, negated or scaled) at the sample points.
-func equationEqual(x, y *val, o *Options) bool {
+func equationEqual(x, y *val, o *Options) (eq, decided bool) {
 	vars := union(x.lvars, y.lvars)
 	if len(vars) == 0 {
 		// two numeric identities: compare sides pairwise
 		l, _ := numEqual(x.lhs, y.lhs, true, false, o.RelTol)
 		r, _ := numEqual(x.rhs, y.rhs, true, false, o.RelTol)
-		return l && r
+		return l && r, true
 	}
 	_, ok := proportional(x.lhs, x.rhs, y.lhs, y.rhs, vars, o)
-	return ok
+	if ok {
+		return true, true
+	}
+	return false, samplesDefined(x.lhs, x.rhs, y.lhs, y.rhs, vars)
+}
+
+// samplesDefined reports whether both differences are defined at 3 or more
+// sample points (so that a failed proportionality check is a decision).
+func samplesDefined(l1, r1, l2, r2 *node, vars []string) bool {
+	n := 0
+	for k := range samplePoints {
+		env := sampleEnv(vars, k)
+		d1 := approx(l1, env) - approx(r1, env)
+		d2 := approx(l2, env) - approx(r2, env)
+		if !math.IsNaN(d1) && !math.IsNaN(d2) && !math.IsInf(d1, 0) && !math.IsInf(d2, 0) {
+			n++
+		}
+	}
+	return n >= 3
 }
 
 // proportional checks that l1 - r1 = c (l2 - r2) for one non-zero constant
