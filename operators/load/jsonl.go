@@ -137,7 +137,7 @@ func (r *reader) readJSONL(ctx context.Context, files []srcFile, seq *uint64, wa
 			p := newJSONLParser(r.alloc, r.schema, r.policy)
 			defer p.release()
 			for c := range jobs {
-				c.res <- p.parse(c)
+				c.res <- p.parseSafe(c)
 			}
 		}()
 	}
@@ -164,7 +164,8 @@ func (r *reader) readJSONL(ctx context.Context, files []srcFile, seq *uint64, wa
 			}
 		}
 		for _, f := range files {
-			if err := r.cutJSONL(ctx, f, seq, want, send); err != nil {
+			err := op.Safe("reading "+f.path, func() error { return r.cutJSONL(ctx, f, seq, want, send) })
+			if err != nil {
 				if ctx.Err() == nil {
 					c := getChunk()
 					c.res <- chunkResult{err: err}
@@ -334,6 +335,35 @@ func newJSONLParser(alloc memory.Allocator, sc *arrow.Schema, pol policy) *jsonl
 }
 
 func (jp *jsonlParser) release() { jp.rb.Release() }
+
+// parseSafe is parse that turns a panic into an error naming the file (the
+// workers are goroutines of their own: a recover elsewhere does not reach
+// them).
+func (jp *jsonlParser) parseSafe(c *chunk) (res chunkResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			if res.rec != nil {
+				res.rec.Release()
+			}
+			res = chunkResult{err: &op.PanicError{What: fmt.Sprintf("parsing %s (lines %d-%d)", c.file, first(c.lines), last(c.lines)), Value: v}}
+		}
+	}()
+	return jp.parse(c)
+}
+
+func first(l []int) int {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[0]
+}
+
+func last(l []int) int {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[len(l)-1]
+}
 
 func (jp *jsonlParser) parse(c *chunk) chunkResult {
 	var res chunkResult
