@@ -30,6 +30,7 @@ var replyRecipes = []struct {
 }{
 	{"caco-eval.yaml", "../testdata/eval/script.yaml", "../testdata/eval/replay", map[string]string{"solver_replay": ""}},
 	{"caco-hard.yaml", "../testdata/hard/script.yaml", "../testdata/hard/replay", map[string]string{"solver_replay": ""}},
+	{"caco-science.yaml", "../testdata/science/script.yaml", "../testdata/science/replay", map[string]string{"instruct_replay": ""}},
 }
 
 func loadReplyScript(path string) (*replyScript, []llmtest.Rule, error) {
