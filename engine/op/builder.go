@@ -132,6 +132,8 @@ func asInt(v any) (int64, bool) {
 		if t.IsInt64() {
 			return t.Int64(), true
 		}
+	case big.Int:
+		return asInt(&t)
 	case json.Number:
 		n, err := t.Int64()
 		return n, err == nil

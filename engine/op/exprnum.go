@@ -82,6 +82,8 @@ func exprNumOptions() []expr.Option {
 		expr.Patch(negPatcher{}),
 		expr.DisableBuiltin("int"),
 		expr.Function("int", toInt, new(func(any) int)),
+		expr.DisableBuiltin("string"),
+		expr.Function("string", toString, new(func(any) string)),
 	)
 }
 
@@ -115,6 +117,8 @@ func integer(v any) (int64, *big.Int, bool) {
 		return int64(t), nil, true
 	case *big.Int:
 		return 0, t, true
+	case big.Int: // expr dereferences pointers in places
+		return 0, &t, true
 	}
 	return 0, nil, false
 }
@@ -180,6 +184,8 @@ func negate(args ...any) (result any, err error) {
 		return -t, nil
 	case *big.Int:
 		return normBig(new(big.Int).Neg(t)), nil
+	case big.Int:
+		return normBig(new(big.Int).Neg(&t)), nil
 	case float64:
 		return -t, nil
 	}
@@ -200,6 +206,8 @@ func toInt(args ...any) (any, error) {
 		return int(t), nil
 	case int32:
 		return int(t), nil
+	case big.Int:
+		return toInt(&t)
 	case *big.Int:
 		if t.IsInt64() {
 			return int(t.Int64()), nil
@@ -242,6 +250,18 @@ func toInt(args ...any) (any, error) {
 		return int(rv.Uint()), nil
 	}
 	return nil, fmt.Errorf("int(%s): not a number", describe(args[0]))
+}
+
+// toString is string(): expr's, with big integers as their decimal text
+// (expr dereferences the pointer, and big.Int prints only through it).
+func toString(args ...any) (any, error) {
+	switch t := args[0].(type) {
+	case *big.Int:
+		return t.String(), nil
+	case big.Int:
+		return t.String(), nil
+	}
+	return fmt.Sprintf("%v", args[0]), nil
 }
 
 func clip40(s string) string {

@@ -208,6 +208,8 @@ func EncodeJSONValue(buf []byte, v any, ko *KeyOrder) ([]byte, error) {
 			return append(buf, "null"...), nil
 		}
 		return t.Append(buf, 10), nil
+	case big.Int:
+		return t.Append(buf, 10), nil
 	case float64:
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return buf, &NonFiniteError{t}

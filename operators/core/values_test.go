@@ -90,6 +90,8 @@ func TestFilterExactComparison(t *testing.T) {
 		{`{"v": 10000000000000000000000001}`, "v == 10000000000000000000000000", false},
 		{`{"v": 1.0}`, "v == 1", true},
 		{`{"v": -0.0}`, "v == 0", true},
+		{`{"v": 10000000000000000000000001}`, `string(v) == "10000000000000000000000001"`, true},
+		{`{"v": 10000000000000000000000001}`, `v == v + 0`, true},
 	}
 	for _, c := range cases {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
