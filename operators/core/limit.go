@@ -31,7 +31,7 @@ func init() {
 	op.Register(op.Spec{
 		Name:    "limit",
 		Summary: "Pass the first n rows in stream order.",
-		Doc:     "Rows after the first n are rejected with reason \"" + ReasonLimit + "\". The count survives a resume. " +
+		Doc: "Rows after the first n are rejected with reason \"" + ReasonLimit + "\". The count survives a resume. " +
 			"After a fan-in (inputs: [a, b]) the first rows are those of the batches with the lowest ids: batches of the source " +
 			"declared first in the recipe file come first, and rows of one batch reaching the step through several inputs " +
 			"follow the order of inputs:.",
