@@ -3,6 +3,7 @@ package mathequiv
 import (
 	"bytes"
 	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
 )
@@ -144,6 +145,8 @@ func fromJSON(x any, depth int) *val {
 		return parseNorm(strconv.Itoa(t), 0)
 	case int64:
 		return parseNorm(strconv.FormatInt(t, 10), 0)
+	case *big.Int: // an integer beyond int64 from a json column, exact
+		return parseNorm(t.String(), 0)
 	case bool:
 		return &val{k: vText, norm: strconv.FormatBool(t)}
 	case map[string]any:
