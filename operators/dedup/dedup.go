@@ -72,7 +72,9 @@ func init() {
 			"goes to the rejects ledger with reason \"duplicate\" and detail \"dup_of=<kept id> similarity=<s>\". " +
 			"The result does not depend on workers, batch size or resume points; the index is checkpointed with " +
 			"the step. Numbers are part of a row's identity unless replace_numbers is set: two Code CoTs that " +
-			"differ only in their constants are different problems. `against` deduplicates against earlier datasets.",
+			"differ only in their constants are different problems. `against` deduplicates against earlier datasets. " +
+			"After a fan-in (inputs: [a, b]) stable order is batch-id order: batches of the source declared first in " +
+			"the recipe file come first, and rows of one batch reaching the step through several inputs follow inputs:.",
 		Version: "1",
 		Fields: []op.Field{
 			{Name: FieldKey, Kind: op.String, Required: true, Example: "code",
