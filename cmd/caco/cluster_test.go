@@ -19,7 +19,8 @@ import (
 // step, sandboxed execution, an answer check, a keep-first dedup whose
 // duplicates fall in different shards, a limit (which shards must not
 // apply each on their own), a second LLM step after the barrier, and a
-// writer. exec_ms (a timing) is dropped so that rows compare byte for byte.
+// writer. exec adds no timing column unless asked (timing: true), so rows
+// compare byte for byte.
 const shardRecipe = `caco: 1
 name: shards
 vars:
@@ -52,7 +53,7 @@ steps:
     input: run
     columns:
       program: reply
-    drop: [exec_ms, reply]
+    drop: [reply]
   check:
     op: consistency
     input: slim
