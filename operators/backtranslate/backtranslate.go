@@ -586,6 +586,12 @@ func (bt *BackTranslate) Process(ctx context.Context, b op.Batch) (op.Result, er
 		}
 		probs = append(probs, ps...)
 	}
+	if len(out.Deferred) > 0 {
+		// as in generate: a batch with rows waiting on a transient failure
+		// gives no verdict at all; the next run processes it again
+		sort.Slice(out.Deferred, func(i, j int) bool { return out.Deferred[i].Row < out.Deferred[j].Row })
+		return op.Result{Deferred: out.Deferred, Counters: out.Counters}, nil
+	}
 	sort.SliceStable(probs, func(i, j int) bool {
 		a, c := probs[i], probs[j]
 		if a.row != c.row {

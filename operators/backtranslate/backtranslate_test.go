@@ -200,3 +200,41 @@ func TestBackTranslatePlanErrors(t *testing.T) {
 		t.Errorf("no position: %s", p.diags.Error())
 	}
 }
+
+// TestBackTranslateDefers: requests that fail on transient errors (5xx after
+// the retries) give no verdict: the rows are deferred, as in generate, with
+// no output and no rejects.
+func TestBackTranslateDefers(t *testing.T) {
+	srv, err := llmtest.Start(llmtest.Config{Rules: rules, Fail5xx: 1}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	mem := checked(t)
+	models := fmt.Sprintf("m:\n  base_url: %s\n  model: test-model\n  api: chat\n  retries: 0\n", srv.URL())
+	p := planStep(t, models, stepConfig)
+	if p.diags.HasErrors() {
+		t.Fatal(p.diags.Error())
+	}
+	rc := optest.NewRunContext(t, mem)
+	rc.Models = p.models
+	rec := optest.Record(t, mem, inSchema, inRows)
+	defer rec.Release()
+	out, err := optest.RunErr(p.step, mem, rc, t, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Rows) != 0 || len(out.Rejects) != 0 {
+		t.Errorf("rows %v rejects %v, want none", out.Rows, out.Rejects)
+	}
+	var rows []string
+	for _, d := range out.Deferred {
+		rows = append(rows, fmt.Sprint(d.Row))
+		if !strings.HasPrefix(d.Detail, "style ") {
+			t.Errorf("deferral detail does not name the style: %+v", d)
+		}
+	}
+	if strings.Join(rows, ",") != "0,1" {
+		t.Errorf("deferred rows %v, want 0,1", rows)
+	}
+}
