@@ -204,27 +204,48 @@ func (p *parser) parse(data []byte) *Recipe {
 }
 
 // syntaxError reports a YAML syntax error at the line where the problem
-// is. yaml v3's messages give the line of the enclosing construct, counted
+// is (see SyntaxError).
+func (p *parser) syntaxError(err error) {
+	p.diags.Add(SyntaxError(p.file, p.r.lines, err))
+}
+
+// SyntaxError is the diagnostic for a YAML syntax error in the text of
+// file (split into lines), at the line where the problem is. yaml v3's messages give the line of the enclosing construct, counted
 // from 0 for parser errors and from 1 for scanner errors, so the line is
 // found instead as the first line at which the text stops parsing: the
 // shortest failing prefix of whole lines (errors that only say the text
 // ended early, such as an unclosed quote, keep yaml's line, where the
 // construct starts).
-func (p *parser) syntaxError(err error) {
+func SyntaxError(file string, lines []string, err error) diag.Diagnostic {
 	msg, line := splitYAMLErr(err)
-	lines := p.r.lines
-	if len(lines) <= maxBisectLines {
+	fails := func(l int) (string, bool) {
+		var n yaml.Node
+		perr := yaml.Unmarshal([]byte(strings.Join(lines[:l], "\n")+"\n"), &n)
+		if perr == nil {
+			return "", false
+		}
+		m, _ := splitYAMLErr(perr)
+		return m, !strings.Contains(m, "end of stream")
+	}
+	if len(lines) <= linearLines {
 		for l := 1; l <= len(lines); l++ {
-			var n yaml.Node
-			perr := yaml.Unmarshal([]byte(strings.Join(lines[:l], "\n")+"\n"), &n)
-			if perr == nil {
-				continue
-			}
-			if m, _ := splitYAMLErr(perr); !strings.Contains(m, "end of stream") {
+			if m, ok := fails(l); ok {
 				msg, line = m, l
 				break
 			}
 		}
+	} else if m, ok := fails(len(lines)); ok {
+		// long texts: bisect (a prefix that fails mostly stays failing)
+		lo, hi, hiMsg := 0, len(lines), m
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if m, ok := fails(mid); ok {
+				hi, hiMsg = mid, m
+			} else {
+				lo = mid
+			}
+		}
+		msg, line = hiMsg, hi
 	}
 	if line < 1 {
 		line = 1
@@ -244,13 +265,14 @@ func (p *parser) syntaxError(err error) {
 			hint = "check this line's indentation against the lines above it"
 		}
 	}
-	p.diags.Add(diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: p.file, Line: line, Col: col},
-		Summary: "YAML syntax error: " + msg, Detail: hint})
+	return diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: line, Col: col},
+		Summary: "YAML syntax error: " + msg, Detail: hint}
 }
 
-// maxBisectLines bounds the recipes whose syntax errors are located by
-// reparsing prefixes (quadratic in the number of lines).
-const maxBisectLines = 5000
+// linearLines bounds the recipes whose syntax errors are located by
+// reparsing every prefix (quadratic in the number of lines); longer texts
+// are bisected.
+const linearLines = 400
 
 func splitYAMLErr(err error) (string, int) {
 	msg := err.Error()

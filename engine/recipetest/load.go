@@ -7,13 +7,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caco-dev/caco/engine/diag"
 	"github.com/caco-dev/caco/engine/op"
+	"github.com/caco-dev/caco/engine/recipe"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -138,8 +138,6 @@ func Load(file string) (*Test, diag.List) {
 	return Parse(file, data)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // Parse validates test file text; file names it in diagnostics and locates
 // the recipe. With errors the Test is partial (what could be read): use it
 // only to report more problems, never to run.
@@ -252,24 +250,11 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 }
 
 func yamlError(file string, data []byte, err error) diag.Diagnostic {
-	msg := err.Error()
-	line := 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+	if err.Error() == "EOF" {
+		return diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: 1, Col: 1}, Summary: "YAML syntax error: empty test file"}
 	}
-	if msg == "EOF" {
-		msg = "empty test file"
-	}
-	lines := strings.Split(string(data), "\n")
-	col := 1
-	if line-1 < len(lines) {
-		l := lines[line-1]
-		col = len(l) - len(strings.TrimLeft(l, " \t")) + 1
-	}
-	return diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: line, Col: col}, Summary: "YAML syntax error: " + msg}
+	// the recipe parser's locator: the line where the problem is
+	return recipe.SyntaxError(file, strings.Split(string(data), "\n"), err)
 }
 
 func label(path string) string {
