@@ -576,20 +576,25 @@ func relationEqual(x, y *val, o *Options) bool {
 
 // compareSeq compares tuples, intervals, sets and lists.
 func compareSeq(x, y *val, o *Options) (bool, Reason) {
-	if len(x.items) != len(y.items) {
-		return false, Mismatch
-	}
 	// an explicit set matches a set, or a bare or JSON list (a list of
-	// its elements); never a tuple or an interval
+	// its elements); never a tuple or an interval. Repeated elements
+	// count once: \{1, 1, 2\} = \{1, 2\}.
 	loose := func(v *val) bool { return v.open == brBare || v.open == brJSON || v.open == brSet }
 	if x.open == brSet || y.open == brSet {
 		if !loose(x) || !loose(y) {
 			return false, Mismatch
 		}
-		if eq, r := compareUnordered(x.items, y.items, o); !eq {
+		xs, ys := distinct(x.items, o), distinct(y.items, o)
+		if len(xs) != len(ys) {
+			return false, Mismatch
+		}
+		if eq, r := compareUnordered(xs, ys, o); !eq {
 			return false, r
 		}
 		return true, Set
+	}
+	if len(x.items) != len(y.items) {
+		return false, Mismatch
 	}
 	if o.Unordered && loose(x) && loose(y) {
 		if eq, r := compareUnordered(x.items, y.items, o); !eq {
@@ -646,6 +651,27 @@ func compareUnordered(xs, ys []*val, o *Options) (bool, Reason) {
 		}
 	}
 	return true, reason
+}
+
+// distinct drops elements equal to an earlier one.
+func distinct(vs []*val, o *Options) []*val {
+	if len(vs) < 2 {
+		return vs
+	}
+	out := make([]*val, 0, len(vs))
+	for _, v := range vs {
+		dup := false
+		for _, w := range out {
+			if eq, _ := compareVal(v, w, o); eq {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // unreadable reports whether an item could not be read.

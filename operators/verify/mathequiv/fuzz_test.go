@@ -56,7 +56,8 @@ func reformat(s string) []string {
 		out = append(out, strings.NewReplacer("(", `\left(`, ")", `\right)`).Replace(s))
 	}
 	out = append(out, " "+s+" ")
-	if !strings.ContainsAny(s, "\\") {
+	if !strings.ContainsAny(s, "\\") && !strings.Contains(s, "!=") && !strings.Contains(s, "<=") &&
+		!strings.Contains(s, ">=") && !strings.Contains(s, "==") {
 		// spaces around + and = (not inside numbers or commands)
 		out = append(out, strings.NewReplacer("+", " + ", "=", " = ").Replace(s))
 	}

@@ -330,12 +330,12 @@ var unicodeRepl = strings.NewReplacer(
 	"\u2009", `\,`, "\u202f", `\,`, "\u00bd", `\frac{1}{2}`, "\u00bc", `\frac{1}{4}`, "\u00be", `\frac{3}{4}`,
 	"\u00b2", "^2", "\u00b3", "^3", "\u222a", `\cup `, "\u2229", `\cap `, "\u00b1", `\pm `,
 	"\u2032", "'", "\u2018", "'", "\u2019", "'", "\u201c", `"`, "\u201d", `"`,
-	"\n", " ", "\r", " ", "\t", " ",
+	"\n", " ", "\r", " ", "\t", " ", "\f", " ", "\v", " ",
 )
 
 func replaceUnicode(s string) string {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || c == '\n' || c == '\r' || c == '\t' {
+		if c := s[i]; c >= utf8.RuneSelf || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v' {
 			return unicodeRepl.Replace(s)
 		}
 	}
