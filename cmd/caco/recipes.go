@@ -140,8 +140,15 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		flags["record"], _ = filepath.Abs(*record)
 	}
 	isTTY := false
+	var size func() (int, int)
 	if f, ok := stderr.(*os.File); ok {
 		isTTY = term.IsTerminal(int(f.Fd()))
+		size = func() (int, int) {
+			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+				return w, h
+			}
+			return 0, 0
+		}
 	}
 	logw := stderr
 	if *quiet {
@@ -184,7 +191,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := run.Options{
 		RunDir: absDir, Fresh: *fresh, ShardIndex: si, ShardCount: sn, Flags: flags,
 		Log: logw, Live: isTTY && !*quiet, LogInterval: *interval,
-		Command: commandLine("run", args), RecipeHash: hash,
+		Command: commandLine("run", args), RecipeHash: hash, Size: size,
 	}
 	if sn > 1 {
 		return runShard(ctx, p, file, sets, opts, stderr, *quiet)
@@ -223,7 +230,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !*quiet {
 		fmt.Fprintln(stderr)
-		stats.WriteTable(stderr)
+		if isTTY {
+			w, _ := size()
+			stats.WriteTableWidth(stderr, w)
+		} else {
+			stats.WriteTable(stderr)
+		}
 		fmt.Fprintf(stderr, "\ndone in %s; run folder %s (stats.json, rejects.jsonl, report.html, %s)\n", time.Since(start).Truncate(time.Millisecond), dir, report.CardName)
 	}
 	return exitOK

@@ -60,6 +60,12 @@ type Options struct {
 	LogInterval time.Duration
 	// Depth is the capacity of each channel between steps, in batches.
 	Depth int
+	// Size returns the terminal's width and height for the live table
+	// (nil: 80×24).
+	Size func() (w, h int)
+	// Monitor, when set, gives the run's live counts to other code (the
+	// metrics server).
+	Monitor *Monitor
 	// Command is the command line that reproduces the run and RecipeHash
 	// the recipe file's sha256; both go to manifest.json for the report
 	// and the dataset card.
@@ -248,6 +254,9 @@ func (r *runner) run(ctx context.Context) (st *Stats, err error) {
 			}
 		}
 	}
+	if r.opts.Monitor != nil {
+		r.opts.Monitor.attach(r)
+	}
 	stopProgress := r.progress(ctx)
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
@@ -257,6 +266,7 @@ func (r *runner) run(ctx context.Context) (st *Stats, err error) {
 			defer wg.Done()
 			defer s.closeOuts()
 			err := op.Safe("", func() error { return s.run(ctx) })
+			s.stats.finish()
 			if err != nil && !errors.Is(err, context.Canceled) {
 				e := fmt.Errorf("step %s: %w", s.node.Name(), err)
 				firstErr.CompareAndSwap(nil, &e)

@@ -2,7 +2,6 @@ package run
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caco-dev/caco/engine/checkpoint"
 	"github.com/caco-dev/caco/engine/op"
@@ -35,6 +35,8 @@ type live struct {
 	deferred map[string]int64
 	details  map[string]string
 	holes    int64
+	// p is what operators report while they work (op.Progress).
+	p progressState
 }
 
 func (l *live) addDeferred(ds []op.Deferral) {
@@ -83,6 +85,7 @@ func (l *live) addCommit(c *checkpoint.Commit) {
 	for _, n := range c.Rejects {
 		l.rejected += n
 	}
+	l.countRejects(c.Rejects)
 }
 
 func (l *live) addResumed(c *checkpoint.Commit) {
@@ -94,6 +97,7 @@ func (l *live) addResumed(c *checkpoint.Commit) {
 	for _, n := range c.Rejects {
 		l.rejected += n
 	}
+	l.countRejects(c.Rejects)
 }
 
 func (l *live) addOut(n int64) {
@@ -219,7 +223,20 @@ func (r *runner) finish() (*Stats, error) {
 }
 
 // WriteTable prints the per-step funnel: rows in and out, rejects by reason.
-func (st *Stats) WriteTable(w io.Writer) {
+func (st *Stats) WriteTable(w io.Writer) { st.WriteTableWidth(w, 0) }
+
+// WriteTableWidth prints the funnel so that no line is wider than width
+// columns (0: no limit): rejects that do not fit go on indented lines below
+// their step.
+func (st *Stats) WriteTableWidth(w io.Writer, width int) {
+	if width > 0 {
+		var b strings.Builder
+		st.WriteTableWidth(&b, 0)
+		for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+			writeWrapped(w, line, width)
+		}
+		return
+	}
 	nameW, opW := len("step"), len("op")
 	for _, s := range st.Steps {
 		nameW = max(nameW, len(s.Step))
@@ -243,71 +260,36 @@ func (st *Stats) WriteTable(w io.Writer) {
 	}
 }
 
-// progress reports while the run goes: a live table on a terminal, else a
-// log line per active step every LogInterval. The returned func stops it.
-func (r *runner) progress(ctx context.Context) func() {
-	interval := r.opts.LogInterval
-	if r.opts.Live {
-		interval = 500 * time.Millisecond
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	prev := map[string]int64{}
-	last := time.Now()
-	lines := 0
-	report := func(final bool) {
-		now := time.Now()
-		dt := now.Sub(last).Seconds()
-		last = now
-		var out strings.Builder
-		n := 0
-		for _, s := range r.steps {
-			sn := s.stats.snapshot()
-			rate := float64(sn.rowsIn-prev[sn.name]) / max(dt, 1e-9)
-			prev[sn.name] = sn.rowsIn
-			if !r.opts.Live && rate == 0 && !final {
-				continue
-			}
-			fmt.Fprintf(&out, "  %-20s %-10s in %9d  out %9d  rejected %8d  %9.0f rows/s  batches %d (resumed %d)\x1b[K\n",
-				sn.name, sn.op, sn.rowsIn, sn.rowsOut, sn.rejected, rate, sn.batches, sn.resumed)
-			n++
+// writeWrapped writes a table line within width columns: the line up to its
+// last column that fits, the rest as indented continuation lines, cut at
+// spaces.
+func writeWrapped(w io.Writer, line string, width int) {
+	const indent = "      "
+	first := true
+	for {
+		limit := width - 1
+		prefix := ""
+		if !first {
+			prefix = indent
+			limit -= len(indent)
 		}
-		r.logMu.Lock()
-		defer r.logMu.Unlock()
-		if r.opts.Live {
-			if lines > 0 {
-				fmt.Fprintf(r.opts.Log, "\x1b[%dA", lines)
-			}
-			elapsed := time.Since(r.start).Truncate(time.Second)
-			fmt.Fprintf(r.opts.Log, "caco run %s  %s\x1b[K\n%s", r.p.Recipe.Name, elapsed, out.String())
-			lines = n + 1
+		if utf8.RuneCountInString(line) <= limit {
+			fmt.Fprintf(w, "%s%s\n", prefix, line)
 			return
 		}
-		if n > 0 {
-			text := strings.ReplaceAll(out.String(), "\x1b[K", "")
-			fmt.Fprintf(r.opts.Log, "%s progress after %s:\n%s", time.Now().Format("15:04:05"), time.Since(r.start).Truncate(time.Second), text)
+		r := []rune(line)
+		cut := limit
+		for cut > limit/2 && r[cut] != ' ' {
+			cut--
 		}
-	}
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				report(false)
-			case <-stop:
-				if r.opts.Live {
-					report(true)
-				}
-				return
-			case <-ctx.Done():
-				return
-			}
+		if r[cut] != ' ' {
+			cut = limit
 		}
-	}()
-	return func() {
-		close(stop)
-		<-done
+		fmt.Fprintf(w, "%s%s\n", prefix, strings.TrimRight(string(r[:cut]), " "))
+		line = strings.TrimLeft(string(r[cut:]), " ")
+		first = false
+		if line == "" {
+			return
+		}
 	}
 }

@@ -500,7 +500,9 @@ func (s *stepRun) process(ctx context.Context, proc op.Processor, ck op.Checkpoi
 	if f.rec.NumRows() > 0 {
 		var err error
 		s.stats.busy(1)
-		res, err = proc.Process(ctx, op.Batch{Seq: f.seq, Record: f.rec, Alloc: s.r.opts.Alloc})
+		bp := s.stats.batchProgress()
+		res, err = proc.Process(withBatchProgress(ctx, bp), op.Batch{Seq: f.seq, Record: f.rec, Alloc: s.r.opts.Alloc})
+		bp.done() // its rows count again when the batch is committed
 		s.stats.busy(-1)
 		if err != nil {
 			if res.Record != nil {

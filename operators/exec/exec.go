@@ -346,6 +346,7 @@ func (e *Exec) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 					}
 				}
 				outs[i], errs[i] = Run(ctx, pool, text, input, e.rules)
+				reportProgram(ctx, outs[i], errs[i])
 				if errs[i] != nil {
 					cancel()
 				}

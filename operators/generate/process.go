@@ -402,6 +402,7 @@ func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) erro
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	workers := min(len(jobs), max(1, g.run.workers))
+	prog := newJobProgress(ctx, jobs, g.run.model.conc)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -411,7 +412,9 @@ func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) erro
 				if i >= int64(len(jobs)) || i > lowest.Load() || ctx.Err() != nil {
 					return
 				}
-				if err := g.answer(ctx, jobs[i], cnt); err != nil {
+				err := g.answer(ctx, jobs[i], cnt)
+				prog.done(jobs[i])
+				if err != nil {
 					errs[i] = err
 					for {
 						cur := lowest.Load()
@@ -456,12 +459,13 @@ func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
 		}
 		if hit {
 			cnt.hits.Add(1)
+			op.ProgressFrom(ctx).Count(CounterCacheHits, 1)
 			g.account(j, resp, cnt)
 			return g.recordResp(req, resp)
 		}
 		cnt.misses.Add(1)
 	}
-	resp, stats, err := st.model.client.Complete(ctx, req)
+	resp, stats, err := complete(ctx, st.model.client, req)
 	cnt.requests.Add(int64(stats.Attempts))
 	cnt.retries.Add(int64(stats.Retries))
 	if err != nil {
