@@ -79,6 +79,7 @@ func runShard(ctx context.Context, p *plan.Plan, file string, sets map[string]st
 		return exitOK
 	}
 	stats, err := cut.RunShard(ctx, 0, i, n, opts)
+	writeRunReport(dir, "caco run", stderr)
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "caco run: interrupted; run the same command again to resume from %s\n", dir)
@@ -168,6 +169,7 @@ func mergeMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	opts := run.Options{RunDir: absDir, Flags: flags, Log: logw, LogInterval: *interval}
 	start := time.Now()
 	stats, err := mergeRun(ctx, cluster.New(p), n, opts)
+	writeRunReport(absDir, "caco merge", stderr)
 	if err != nil {
 		var inc *cluster.IncompleteError
 		if errors.As(err, &inc) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caco-dev/caco/engine/diag"
+	"github.com/caco-dev/caco/engine/metrics"
 	"github.com/caco-dev/caco/engine/op"
 	"github.com/caco-dev/caco/engine/plan"
 	"github.com/caco-dev/caco/engine/recipe"
@@ -94,6 +95,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	record := fs.String("record", "", "record LLM responses as replay files in DIR")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	interval := fs.Duration("log-interval", 10*time.Second, "progress line interval when stderr is not a terminal")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics, e.g. 127.0.0.1:9464 (port 0: any free port; the address is printed)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE")
 	memProfile := fs.String("memprofile", "", "write an allocation profile to FILE at the end of the run")
 	memLimit := fs.String("memory-limit", "", "soft limit for the Go heap, e.g. 512MiB (the garbage collector works harder near it; default: GOMEMLIMIT or none)")
@@ -188,10 +190,21 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if data, err := os.ReadFile(file); err == nil {
 		hash = fmt.Sprintf("%x", sha256.Sum256(data))
 	}
+	var monitor *run.Monitor
+	if *metricsAddr != "" {
+		monitor = &run.Monitor{}
+		ms, err := metrics.Serve(*metricsAddr, monitor)
+		if err != nil {
+			fmt.Fprintf(stderr, "caco run: %v\n", err)
+			return exitFail
+		}
+		defer ms.Close()
+		fmt.Fprintf(stderr, "caco run: metrics at http://%s/metrics\n", ms.Addr)
+	}
 	opts := run.Options{
 		RunDir: absDir, Fresh: *fresh, ShardIndex: si, ShardCount: sn, Flags: flags,
 		Log: logw, Live: isTTY && !*quiet, LogInterval: *interval,
-		Command: commandLine("run", args), RecipeHash: hash, Size: size,
+		Command: commandLine("run", args), RecipeHash: hash, Size: size, Monitor: monitor,
 	}
 	if sn > 1 {
 		return runShard(ctx, p, file, sets, opts, stderr, *quiet)
@@ -201,9 +214,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// could not start: the folder may be another run's)
 	var notStarted *run.StartError
 	if !errors.As(err, &notStarted) {
-		if rerr := report.WriteFiles(absDir, time.Now()); rerr != nil && !errors.Is(rerr, report.ErrNoRun) {
-			fmt.Fprintf(stderr, "caco run: writing the report: %v\n", rerr)
-		}
+		writeRunReport(absDir, "caco run", stderr)
 	}
 	var waiting *run.WaitingError
 	if errors.As(err, &waiting) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,4 +66,12 @@ func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	return exitOK
+}
+
+// writeRunReport writes dir's report.html and dataset card at the end of a
+// run, merge or shard, failed ones too; a problem is printed, not fatal.
+func writeRunReport(dir, who string, stderr io.Writer) {
+	if err := report.WriteFiles(dir, time.Now()); err != nil && !errors.Is(err, report.ErrNoRun) {
+		fmt.Fprintf(stderr, "%s: writing the report: %v\n", who, err)
+	}
 }

@@ -142,6 +142,8 @@ func withBatchProgress(ctx context.Context, b *batchProgress) context.Context {
 type StepProgress struct {
 	Step string `json:"-"`
 	Op   string `json:"-"`
+	// Model is the model an LLM step calls ("" for other steps).
+	Model string `json:"-"`
 	// RowsIn counts input rows of committed batches; RowsDone adds the
 	// rows finished inside batches still being processed.
 	RowsIn   int64 `json:"rows_in"`
@@ -162,7 +164,7 @@ type StepProgress struct {
 func (l *live) progress() StepProgress {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := StepProgress{Step: l.name, Op: l.op, RowsIn: l.rowsIn, RowsDone: l.rowsIn + l.p.partial, RowsOut: l.rowsOut,
+	p := StepProgress{Step: l.name, Op: l.op, Model: l.model, RowsIn: l.rowsIn, RowsDone: l.rowsIn + l.p.partial, RowsOut: l.rowsOut,
 		Rejected: l.rejected, Busy: int64(l.inFlight), Batches: l.batches, Resumed: l.resumed, Finished: l.p.finished}
 	p.Rejects = copyMap(l.p.rejects)
 	p.Counters = copyMap(l.p.counters)

@@ -36,7 +36,8 @@ type live struct {
 	details  map[string]string
 	holes    int64
 	// p is what operators report while they work (op.Progress).
-	p progressState
+	p     progressState
+	model string
 }
 
 func (l *live) addDeferred(ds []op.Deferral) {
@@ -75,7 +76,17 @@ func (l *live) waiting() (map[string]int64, map[string]string, int64) {
 	return rows, details, l.holes
 }
 
-func newLive(n *plan.Node) *live { return &live{name: n.Name(), op: n.Step.Op} }
+func newLive(n *plan.Node) *live {
+	l := &live{name: n.Name(), op: n.Step.Op}
+	// the model an LLM step calls, for metrics per model
+	var cfg struct {
+		Model string `json:"model"`
+	}
+	if json.Unmarshal(n.Step.Canonical, &cfg) == nil {
+		l.model = cfg.Model
+	}
+	return l
+}
 
 func (l *live) addCommit(c *checkpoint.Commit) {
 	l.mu.Lock()
