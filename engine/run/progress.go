@@ -244,7 +244,7 @@ func (r *runner) progress(ctx context.Context) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	pr := &progressView{r: r, prev: map[string]int64{}, prevTok: map[string]int64{}, last: time.Now()}
-	tl, _ := os.OpenFile(filepath.Join(r.opts.RunDir, "timeline.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	tl, _ := os.OpenFile(filepath.Join(r.opts.RunDir, "timeline.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o666)
 	var lastTL time.Time
 	timeline := func(force bool) {
 		if tl == nil {
