@@ -340,8 +340,32 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 		w   *worker
 		err error
 	}
-	ch := make(chan started, opts.Workers*len(p.classes))
-	for _, c := range p.classes {
+	// With a light class, New waits only for it: programs that import
+	// nothing heavy run at once while the heavy zygotes import numpy and
+	// sympy in the background (a heavy program waits for its worker in
+	// Run). A heavy worker that fails to start leaves its slot empty, and
+	// Run starts one again (and reports why if it cannot).
+	wait := p.classes
+	if len(p.classes) > 1 {
+		wait = p.classes[1:]
+		for i := 0; i < opts.Workers; i++ {
+			go func() {
+				w, err := startWorker(ctx, heavy.opts)
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if err != nil || p.closed {
+					if w != nil {
+						w.kill()
+					}
+					heavy.idle <- nil
+					return
+				}
+				heavy.idle <- w
+			}()
+		}
+	}
+	ch := make(chan started, opts.Workers*len(wait))
+	for _, c := range wait {
 		for i := 0; i < opts.Workers; i++ {
 			go func() {
 				w, err := startWorker(ctx, c.opts)
@@ -359,9 +383,7 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 			s.c.idle <- nil
 			continue
 		}
-		if s.c == heavy {
-			p.info = s.w.info
-		}
+		p.info = s.w.info
 		s.c.idle <- s.w
 	}
 	if firstErr != nil {
@@ -412,9 +434,10 @@ func checkLimits(o Options) (missing []string, raw int, err error) {
 // "optional" for the memory limit.
 func (p *Pool) MissingLimits() []string { return p.missing }
 
-// Preloaded returns the modules the zygotes imported, and the Python version.
+// Preloaded returns the modules the zygotes import (New checked that the
+// interpreter has each one), and the Python version.
 func (p *Pool) Preloaded() (modules []string, pythonVersion string) {
-	return p.info.Preloaded, p.info.Python
+	return p.opts.Preload, p.info.Python
 }
 
 // Options returns the pool's options with defaults filled in.

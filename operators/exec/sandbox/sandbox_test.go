@@ -276,3 +276,37 @@ func TestMissingModule(t *testing.T) {
 		t.Errorf("debianPackage(numpy.linalg) = %s", got)
 	}
 }
+
+// TestCloseDuringWarmup: New returns once the light zygotes are ready;
+// a pool closed while the heavy ones are still importing leaves no worker
+// behind, and a light program runs before the heavy class is needed.
+func TestCloseDuringWarmup(t *testing.T) {
+	before := map[int]bool{}
+	for _, p := range childPids(t) {
+		before[p] = true
+	}
+	p, err := New(context.Background(), Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, p, "output = 6 * 7", nil); r.Status != StatusOK || string(r.Output) != "42" {
+		t.Fatalf("light program: %+v", r)
+	}
+	p.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []int
+		for _, pid := range childPids(t) {
+			if !before[pid] {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers left after Close: %v", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
