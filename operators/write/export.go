@@ -312,6 +312,9 @@ func appendMarkdownRow(buf []byte, rec arrow.Record, i int) []byte {
 			s = t
 		case float64:
 			s = strconv.FormatFloat(t, 'f', -1, 64)
+			if !strings.ContainsAny(s, ".NI") { // a float column reads as one: 50.0
+				s += ".0"
+			}
 		case int:
 			s = strconv.Itoa(t)
 		case bool:

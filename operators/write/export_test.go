@@ -203,7 +203,7 @@ func TestExportMarkdown(t *testing.T) {
 	run(t, mem, "path: "+path+"\ncolumns: [id, text, score, ok]")
 	got, _ := os.ReadFile(path)
 	want := "| id | text | score | ok |\n|---:|---|---:|---|\n" +
-		"| 1 | a \"quoted\"<br>line ✓ | 0.5 | true |\n| 2 |  | 0.0000001 | false |\n| 3 |  | 3 |  |\n"
+		"| 1 | a \"quoted\"<br>line ✓ | 0.5 | true |\n| 2 |  | 0.0000001 | false |\n| 3 |  | 3.0 |  |\n"
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
