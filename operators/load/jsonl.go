@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -289,6 +290,7 @@ func (r *reader) cutJSONL(ctx context.Context, f srcFile, seq *uint64, want func
 
 // jsonlParser turns chunks into records; one per worker.
 type jsonlParser struct {
+	nb     []byte // number text
 	schema *arrow.Schema
 	policy policy
 	extra  int // index of the extra-keys column, or -1
@@ -499,14 +501,15 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 				break
 			}
-			text := v.MarshalTo(nil)
+			text := v.MarshalTo(jp.nb[:0])
+			jp.nb = text[:0]
 			if !validNumber(text) {
 				return fmt.Sprintf("!column %q: %s is not a JSON number", name, text)
 			}
-			if !op.NumberIsInt(string(text)) {
+			if bytes.ContainsAny(text, ".eE") {
 				return fmt.Sprintf("column %q: want an int, got the float %s (an int column holds integers only; declare it float or json)", name, text)
 			}
-			n, err := strconv.ParseInt(string(text), 10, 64)
+			n, err := v.Int64()
 			if err != nil {
 				return fmt.Sprintf("column %q: the integer %s does not fit in int64 (declare the column json to keep it exactly)", name, clip(string(text)))
 			}
@@ -516,11 +519,12 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 				break
 			}
-			text := v.MarshalTo(nil)
+			text := v.MarshalTo(jp.nb[:0])
+			jp.nb = text[:0]
 			if !validNumber(text) {
 				return fmt.Sprintf("!column %q: %s is not a JSON number", name, text)
 			}
-			f, msg := exactFloat(string(text))
+			f, msg := floatOf(v, text)
 			if msg != "" {
 				return fmt.Sprintf("column %q: %s", name, msg)
 			}
@@ -668,13 +672,14 @@ func checkNumbers(v *fastjson.Value) string {
 	}
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		text := v.MarshalTo(nil)
+		var arr [32]byte
+		text := v.MarshalTo(arr[:0])
 		if !validNumber(text) {
 			return string(text) + " is not a JSON number"
 		}
-		if !op.NumberIsInt(string(text)) {
-			if _, msg := exactFloat(string(text)); msg != "" {
-				return msg
+		if bytes.ContainsAny(text, ".eE") {
+			if f, err := strconv.ParseFloat(string(text), 64); err != nil || math.IsInf(f, 0) {
+				return clip(string(text)) + " is beyond the float64 range (caco stores only finite floats)"
 			}
 		}
 	case fastjson.TypeArray:
@@ -693,6 +698,27 @@ func checkNumbers(v *fastjson.Value) string {
 		return msg
 	}
 	return ""
+}
+
+// floatOf is exactFloat for a parsed number (text is its JSON text),
+// without allocating on the common path.
+func floatOf(v *fastjson.Value, text []byte) (float64, string) {
+	if !bytes.ContainsAny(text, ".eE") {
+		n, err := v.Int64()
+		if err == nil {
+			if f := float64(n); f < 1<<63 && int64(f) == n {
+				return f, ""
+			}
+		}
+		return 0, fmt.Sprintf("the integer %s has no exact float64 (declare the column json to keep it exactly)", clip(string(text)))
+	}
+	// strconv, not fastjson's Float64: that one is off by an ulp on some
+	// inputs (TestValuesSurvive finds them)
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(text), len(text)), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Sprintf("%s is beyond the float64 range (caco stores only finite floats)", clip(string(text)))
+	}
+	return f, ""
 }
 
 // exactFloat parses number text for a float column: a float, or an integer
