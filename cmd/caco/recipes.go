@@ -89,10 +89,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runDir := fs.String("run-dir", "", "run folder (default runs/<recipe name>)")
-	fresh := fs.Bool("fresh", false, "discard earlier results in the run folder")
+	fresh := fs.Bool("fresh", false, "discard earlier results in the run folder (the LLM response cache survives it: see --refresh-cache)")
 	shard := fs.String("shard", "", "run shard i of N source batches, as i/N (each shard in its own folder under the run folder)")
 	cache := fs.String("cache", "", "share the LLM response cache in DIR between runs")
 	record := fs.String("record", "", "record LLM responses as replay files in DIR")
+	noCache := fs.Bool("no-cache", false, "neither read nor write the LLM response cache")
+	refreshCache := fs.Bool("refresh-cache", false, "send every LLM request of the batches this run processes again and overwrite the cached replies")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	interval := fs.Duration("log-interval", 10*time.Second, "progress line interval when stderr is not a terminal")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics, e.g. 127.0.0.1:9464 (port 0: any free port; the address is printed)")
@@ -102,7 +104,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sets := setFlags{}
 	fs.Var(sets, "set", "override a var: --set name=value (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: caco run RECIPE [--run-dir DIR] [--set k=v]... [--fresh] [--shard i/N] [--cache DIR] [--record DIR]")
+		fmt.Fprintln(stderr, "usage: caco run RECIPE [--run-dir DIR] [--set k=v]... [--fresh] [--shard i/N] [--cache DIR] [--no-cache|--refresh-cache] [--record DIR]")
 		fs.PrintDefaults()
 	}
 	file, rest, ok := splitArgs(fs, args)
@@ -110,6 +112,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if ok {
 			fs.Usage()
 		}
+		return exitUsage
+	}
+	if *noCache && *refreshCache {
+		fmt.Fprintln(stderr, "caco run: --no-cache and --refresh-cache exclude each other")
 		return exitUsage
 	}
 	dir := *runDir
@@ -140,6 +146,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *record != "" {
 		flags["record"], _ = filepath.Abs(*record)
+	}
+	if *noCache {
+		flags["no-cache"] = "1"
+	}
+	if *refreshCache {
+		flags["refresh-cache"] = "1"
 	}
 	isTTY := false
 	var size func() (int, int)

@@ -88,3 +88,19 @@ steps:
 		t.Errorf("out.jsonl:\n%s", out)
 	}
 }
+
+// --no-cache and --refresh-cache reach the operators as run flags and
+// exclude each other.
+func TestRunCacheFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"run", "x.yaml", "--no-cache", "--refresh-cache"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "exclude each other") {
+		t.Errorf("both flags: exit %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	realMain([]string{"run", "--help"}, &stdout, &stderr)
+	for _, want := range []string{"-no-cache", "-refresh-cache", "the LLM response cache survives it"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}

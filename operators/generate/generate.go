@@ -83,10 +83,13 @@ const (
 	CounterTruncated        = "truncated"  // replies cut off by max_tokens
 )
 
-// Flags read from the run (set by `caco run --cache DIR --record DIR`).
+// Flags read from the run (set by `caco run --cache DIR --record DIR
+// --no-cache --refresh-cache`).
 const (
-	FlagCache  = "cache"
-	FlagRecord = "record"
+	FlagCache        = "cache"
+	FlagRecord       = "record"
+	FlagNoCache      = "no-cache"      // neither read nor write the cache
+	FlagRefreshCache = "refresh-cache" // send again, overwrite the cache
 )
 
 // ParseJSON is the `parse:` value for JSON replies.

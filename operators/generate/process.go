@@ -25,6 +25,8 @@ type runState struct {
 	// workers caps the goroutines of one Process call.
 	workers int
 	budget  *budget
+	// refresh: send every request and overwrite its cached reply
+	refresh bool
 }
 
 // modelHandle is the run-wide client of one model, shared by every step
@@ -138,7 +140,8 @@ func (g *Generate) Open(ctx context.Context, rc op.RunContext) error {
 	if st.model.replay != nil {
 		st.workers = min(st.workers, 8)
 	}
-	if g.Cache && st.model.replay == nil {
+	st.refresh = rc.Flag(FlagRefreshCache) != ""
+	if g.Cache && st.model.replay == nil && rc.Flag(FlagNoCache) == "" {
 		dir := rc.Flag(FlagCache)
 		if dir == "" {
 			dir = rc.RunDir()
@@ -457,7 +460,7 @@ func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
 		if err != nil {
 			return err
 		}
-		if hit {
+		if hit && !st.refresh {
 			cnt.hits.Add(1)
 			op.ProgressFrom(ctx).Count(CounterCacheHits, 1)
 			g.account(j, resp, cnt)
