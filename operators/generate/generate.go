@@ -8,9 +8,14 @@
 package generate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -41,6 +46,10 @@ const (
 	fKeepTruncated = "keep_truncated"
 	fCache         = "cache"
 	fMaxFailed     = "max_failed"
+	fSampleColumn  = "sample_column"
+	fCacheBy       = "cache_by"
+	fID            = "id"
+	fVariantColumn = "variant_column"
 	fRole          = "role"
 	fContent       = "content"
 )
@@ -60,6 +69,9 @@ const (
 	ReasonTruncated     = "truncated"
 	ReasonParseError    = "parse_error"
 	ReasonTemplateError = "template_error"
+	// a column the template prints is null, and the template gives no
+	// default ({{or .q "..."}})
+	ReasonNullInPrompt = "null_in_prompt"
 	// finish_reason content_filter and abort: the server refused or gave
 	// up on the reply
 	ReasonContentFilter = "content_filter"
@@ -158,6 +170,17 @@ func init() {
 				"(string, int, float, bool, json); a missing key is null. Without it the parsed object goes to a json column named <output>_json."},
 			{Name: fKeepTruncated, Kind: op.Bool, Default: false, Doc: "Keep replies cut off by max_tokens instead of rejecting them."},
 			{Name: fCache, Kind: op.Bool, Default: true, Doc: "Use the response cache (false: always ask the server, e.g. to draw fresh samples)."},
+			{Name: fSampleColumn, Kind: op.String, Default: ColSample, Doc: "The column for the sample index (when n > 1). Each generate step's lineage " +
+				"columns are its own: when the input already has this column (an earlier generate wrote it), name this step's, e.g. solve_sample."},
+			{Name: fVariantColumn, Kind: op.String, Default: ColVariant, Doc: "The column for the variant name (when variants are given), also readable in " +
+				"templates under this name. As with sample_column, it may not be a column of the input."},
+			{Name: fCacheBy, Kind: op.Enum, Enum: []string{"row", "prompt"}, Default: "row", Doc: "How replies are shared. row: each row keeps its own " +
+				"samples — its identity (its position in the stream, or the `id:` column) is part of its cache keys, and each request " +
+				"carries a seed derived from the identity, the variant and the sample index (from `seed:` when set), so reruns against " +
+				"a deterministic server give the same samples. prompt: rows whose rendered prompts are identical share replies (sample k " +
+				"is sent seed + k when seed is set), the sensible choice for temperature-0 calls."},
+			{Name: fID, Kind: op.String, Doc: "A column that identifies each row (string or int), used as its identity for cache_by: row instead of its position; " +
+				"keeps a row's samples when rows upstream are added or removed."},
 			{Name: fMaxFailed, Kind: op.String, Doc: "Error budget for transient failures: a count (10) or a fraction (0.05 or 5%) of the last 100 finished " +
 				"requests, checked once 20 have finished; past it the run stops with exit 1, naming the endpoint, the error and the " +
 				"rows waiting. Unset: the model's max_failed, else " + DefaultMaxFailed + ".", Example: "5%"},
@@ -177,7 +200,9 @@ func init() {
   output: code_cot
   parse: '(?s)` + "```python\\n(?P<code>.*?)```" + `'
 `,
-		New: func() op.Planner { return &Generate{N: 1, Output: "text", Cache: true} },
+		New: func() op.Planner {
+			return &Generate{N: 1, Output: "text", Cache: true, SampleColumn: ColSample, VariantColumn: ColVariant, CacheBy: "row"}
+		},
 	})
 }
 
@@ -230,6 +255,10 @@ type Generate struct {
 	KeepTruncated bool              `yaml:"keep_truncated"`
 	Cache         bool              `yaml:"cache"`
 	MaxFailed     string            `yaml:"max_failed"`
+	SampleColumn  string            `yaml:"sample_column"`
+	CacheBy       string            `yaml:"cache_by"`
+	ID            string            `yaml:"id"`
+	VariantColumn string            `yaml:"variant_column"`
 
 	plan *plan
 	run  *runState
@@ -252,6 +281,13 @@ type plan struct {
 	added      []arrow.Field
 	out        *arrow.Schema
 	maxFailed  limit
+	// byRow: cache keys and seeds per row (cache_by: row); idCol is the
+	// index of the id column in the input, or -1 for the row's position
+	byRow bool
+	idCol int
+	// replay is the model's replay file when it answers from one (no URL,
+	// no serve:), else "": where the replies come from
+	replay string
 }
 
 type compiledVariant struct {
@@ -259,6 +295,8 @@ type compiledVariant struct {
 	prompt   *template.Template   // completions, or chat with a prompt
 	messages []*template.Template // chat
 	roles    []string
+	// cols are the row columns the prompt or messages read
+	cols []string
 }
 
 var (
@@ -293,6 +331,9 @@ func (g *Generate) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		m = &op.ModelConfig{API: llm.APIChat}
 	}
 	pl.api, pl.model = m.API, m.Model
+	if m.Replay != "" && len(m.URLs()) == 0 && m.Serve == nil {
+		pl.replay = m.Replay
+	}
 	if pl.api == "" {
 		pl.api = llm.APIChat
 	}
@@ -331,7 +372,7 @@ func (g *Generate) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 	var extraNames []string
 	if len(g.Variants) > 0 {
 		pl.hasVar = true
-		extraNames = append(extraNames, ColVariant)
+		extraNames = append(extraNames, g.VariantColumn)
 	}
 	base, baseOK := g.compilePrompt(p, pl.api, "", g.Prompt, g.Messages, in, extraNames, len(g.Variants) == 0)
 	ok = ok && baseOK
@@ -397,21 +438,61 @@ func (g *Generate) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema {
 		pl.paramsJSON = pj
 	}
 
+	// Row identity.
+	pl.byRow = g.CacheBy != "prompt"
+	pl.idCol = -1
+	if g.ID != "" {
+		idx := in.FieldIndices(g.ID)
+		switch {
+		case len(idx) == 0:
+			p.Errorf(fID, "no column %q in the input of this step", g.ID)
+			ok = false
+		case op.TypeName(in.Field(idx[0])) != op.TypeString && op.TypeName(in.Field(idx[0])) != op.TypeInt:
+			p.Errorf(fID, "the id column %q is %s; it must be a string or an int", g.ID, op.TypeName(in.Field(idx[0])))
+			ok = false
+		default:
+			pl.idCol = idx[0]
+		}
+		if g.CacheBy == "prompt" {
+			p.Warnf(fID, "id is used with cache_by: row only")
+		}
+	}
+
+	// Lineage columns are this step's own.
+	lineage := func(field, col, what string, used bool) {
+		switch {
+		case !used:
+		case col == "":
+			p.Errorf(field, "%s must name a column", field)
+			ok = false
+		case len(in.FieldIndices(col)) > 0:
+			p.Errorf(field, "the input already has a column %q (an earlier step wrote it); this step would overwrite that %s index and lose lineage: name this step's column, e.g. %s: %s_%s",
+				col, what, field, p.Step(), col)
+			ok = false
+		}
+	}
+	lineage(fSampleColumn, g.SampleColumn, "sample", g.N > 1)
+	lineage(fVariantColumn, g.VariantColumn, "variant", len(g.Variants) > 0)
+	if g.N > 1 && len(g.Variants) > 0 && g.SampleColumn == g.VariantColumn {
+		p.Errorf(fSampleColumn, "sample_column and variant_column name the same column %q", g.SampleColumn)
+		ok = false
+	}
+
 	// Output columns.
 	added := []arrow.Field{}
 	if pl.hasVar {
-		added = append(added, op.MustField(ColVariant, op.TypeString))
+		added = append(added, op.MustField(g.VariantColumn, op.TypeString))
 	}
 	if g.N > 1 {
-		added = append(added, op.MustField(ColSample, op.TypeInt))
+		added = append(added, op.MustField(g.SampleColumn, op.TypeInt))
 	}
 	added = append(added, op.MustField(g.Output, op.TypeString))
 	own := map[string]bool{ColFinishReason: true, ColPromptTokens: true, ColCompletionTokens: true, g.Output: true}
 	if pl.hasVar {
-		own[ColVariant] = true
+		own[g.VariantColumn] = true
 	}
 	if g.N > 1 {
-		own[ColSample] = true
+		own[g.SampleColumn] = true
 	}
 	if g.Columns.Kind != 0 && g.Parse != ParseJSON {
 		p.Errorf(fColumns, "columns: is for parse: json")
@@ -511,6 +592,9 @@ func (g *Generate) compilePrompt(p op.PlanContext, api, prefix, prompt string, m
 	ok := true
 	if prompt != "" {
 		cv.prompt = compileTemplate(p, prefix+fPrompt, prompt, in, extra...)
+		if cv.prompt != nil {
+			cv.cols = templateColumns(cv.prompt)
+		}
 		return cv, cv.prompt != nil
 	}
 	for i, m := range msgs {
@@ -526,15 +610,36 @@ func (g *Generate) compilePrompt(p op.PlanContext, api, prefix, prompt string, m
 		}
 		cv.messages = append(cv.messages, t)
 		cv.roles = append(cv.roles, role)
+		for _, c := range templateColumns(t) {
+			if !slices.Contains(cv.cols, c) {
+				cv.cols = append(cv.cols, c)
+			}
+		}
 	}
 	return cv, ok
 }
 
-// Fingerprint adds the model's identity (not its endpoint or key) to the
-// step's fingerprint: another model means other replies.
+// Fingerprint adds the model's identity (not its endpoint or key) and the
+// source of its replies to the step's fingerprint: another model means
+// other replies, and so does switching between a replay file (by its
+// content) and a live server, so committed batches are not reused across
+// such a switch.
 func (g *Generate) Fingerprint() (string, error) {
 	if g.plan == nil {
 		return "", nil
 	}
-	return "model=" + g.plan.model + " api=" + g.plan.api, nil
+	src := "live"
+	if g.plan.replay != "" {
+		f, err := os.Open(g.plan.replay)
+		if err != nil {
+			return "", fmt.Errorf("replay file: %w", err)
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return "", fmt.Errorf("replay file %s: %w", g.plan.replay, err)
+		}
+		src = "replay:" + hex.EncodeToString(h.Sum(nil))
+	}
+	return "model=" + g.plan.model + " api=" + g.plan.api + " replies=" + src, nil
 }

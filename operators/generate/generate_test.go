@@ -183,6 +183,7 @@ top_p: 0.95
 max_tokens: 64
 stop: ["</answer>"]
 seed: 100
+cache_by: prompt
 extra: {top_k: 20, min_p: 0, chat_template_kwargs: {enable_thinking: false}}
 `, inSchema)
 	rec := optest.Record(t, mem, inSchema, `{"id": 1, "question": "hi"}`)
@@ -216,7 +217,7 @@ extra: {top_k: 20, min_p: 0, chat_template_kwargs: {enable_thinking: false}}
 		seeds[b["seed"].(float64)] = true
 	}
 	if !seeds[100] || !seeds[101] {
-		t.Errorf("seeds %v, want 100 and 101", seeds)
+		t.Errorf("seeds %v, want 100 and 101 (cache_by: prompt)", seeds)
 	}
 }
 

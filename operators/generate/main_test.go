@@ -156,6 +156,7 @@ steps:
     model: m
     prompt: "Q: {{.question}}"
     temperature: 0
+    cache_by: prompt
     extra: {top_k: 20}
 `, srv.URL())), 0o644)
 	runDir := filepath.Join(dir, "run")

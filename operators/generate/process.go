@@ -3,6 +3,8 @@ package generate
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,43 +216,62 @@ func (g *Generate) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 	nrows := int(rec.NumRows())
 	var rejects []op.Reject
 	jobs := make([]*job, 0, nrows*len(pl.variants)*g.N)
-	// With a seed, sample k is sent seed + k.
+	// cache_by: prompt — with a seed, sample k is sent seed + k, and rows
+	// with the same prompt share replies. cache_by: row — each row has its
+	// own identity (position or id column) in its cache keys, and every
+	// request a seed derived from the identity, the variant and the sample.
 	var seedParams []json.RawMessage
-	if g.Seed != nil {
+	if g.Seed != nil && !pl.byRow {
 		for k := 0; k < g.N; k++ {
-			params := make(map[string]any, len(pl.params)+1)
-			for key, val := range pl.params {
-				params[key] = val
-			}
-			params[fSeed] = *g.Seed + int64(k)
-			p, err := llm.CanonicalParams(params)
+			p, err := g.paramsWithSeed(*g.Seed + int64(k))
 			if err != nil {
 				return op.Result{}, err
 			}
 			seedParams = append(seedParams, p)
 		}
 	}
+	var idCol arrow.Array
+	var idField arrow.Field
+	if pl.idCol >= 0 {
+		idCol, idField = rec.Column(pl.idCol), rec.Schema().Field(pl.idCol)
+	}
 	for i := 0; i < nrows; i++ {
-		row := op.Row(rec, i)
-		for k, v := range row {
-			if v == nil {
-				row[k] = "" // not "<no value>"
-			}
-		}
+		row := templateRow(rec, i)
 		for vi := range pl.variants {
 			v := &pl.variants[vi]
 			if pl.hasVar {
-				row[ColVariant] = v.name
+				row[g.VariantColumn] = v.name
 			}
 			base, err := g.render(v, row)
+			if nulls := nullColumns(v.cols, row); len(nulls) > 0 && (err != nil || printsNoValue(base)) {
+				rejects = append(rejects, op.Reject{Row: i, Reason: ReasonNullInPrompt,
+					Detail: fmt.Sprintf("%scolumn %s is null and the prompt does not say what to write instead (e.g. {{or .%s \"none\"}})", g.where(-1, v.name), strings.Join(nulls, ", "), nulls[0])})
+				continue
+			}
 			if err != nil {
 				rejects = append(rejects, op.Reject{Row: i, Reason: ReasonTemplateError, Detail: g.where(-1, v.name) + err.Error()})
 				continue
 			}
+			var identity string
+			if pl.byRow {
+				if idCol != nil {
+					identity = "id:" + string(op.AppendCellJSON(nil, idField, idCol, i))
+				} else {
+					identity = fmt.Sprintf("pos:%d:%d", b.Seq, i)
+				}
+			}
 			for k := 0; k < g.N; k++ {
 				req := *base
 				req.Sample = k
-				if seedParams != nil {
+				switch {
+				case pl.byRow:
+					req.Row = identity
+					p, err := g.paramsWithSeed(g.rowSeed(identity, v.name, k))
+					if err != nil {
+						return op.Result{}, err
+					}
+					req.Params = p
+				case seedParams != nil:
 					req.Params = seedParams[k]
 				}
 				jobs = append(jobs, &job{row: i, variant: vi, sample: k, req: &req})
@@ -329,6 +350,59 @@ func (g *Generate) Process(ctx context.Context, b op.Batch) (op.Result, error) {
 	}
 	res.Record = out
 	return res, nil
+}
+
+// paramsWithSeed is the step's parameters with seed set.
+func (g *Generate) paramsWithSeed(seed int64) (json.RawMessage, error) {
+	params := make(map[string]any, len(g.plan.params)+1)
+	for key, val := range g.plan.params {
+		params[key] = val
+	}
+	params[fSeed] = seed
+	return llm.CanonicalParams(params)
+}
+
+// rowSeed derives a request's seed from the step's seed (0 when unset), the
+// row's identity, the variant and the sample index: a non-negative 31-bit
+// integer, which every server takes.
+func (g *Generate) rowSeed(identity, variant string, sample int) int64 {
+	var base int64
+	if g.Seed != nil {
+		base = *g.Seed
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "caco-seed-v1\x00%d\x00%s\x00%s\x00%d", base, identity, variant, sample)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return int64(binary.BigEndian.Uint32(sum[:4]) >> 1)
+}
+
+// nullColumns returns the columns of cols that are null in row.
+func nullColumns(cols []string, row map[string]any) []string {
+	var out []string
+	for _, c := range cols {
+		if v, ok := row[c]; ok && v == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// printsNoValue reports whether a rendered request shows text/template's
+// "<no value>", which is what printing a null gives.
+func printsNoValue(req *llm.Request) bool {
+	if req == nil {
+		return false
+	}
+	if strings.Contains(req.Prompt, "<no value>") {
+		return true
+	}
+	for _, m := range req.Messages {
+		if strings.Contains(m.Content, "<no value>") {
+			return true
+		}
+	}
+	return false
 }
 
 // where starts a reject detail: "sample k variant v: ".

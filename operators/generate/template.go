@@ -1,7 +1,6 @@
 package generate
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -18,38 +17,43 @@ import (
 
 // templateFuncs are available in prompt and message templates.
 var templateFuncs = template.FuncMap{
-	// json renders a value as compact JSON.
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
+	// json renders a value as exact, compact JSON; a null is an error
+	// (the row is rejected as null_in_prompt unless the template gives a
+	// default, as in {{json (or .j "none")}}).
+	"json":    templateJSON,
 	"trim":    strings.TrimSpace,
 	"upper":   strings.ToUpper,
 	"lower":   strings.ToLower,
 	"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
-	"join": func(sep string, v any) (string, error) {
-		switch t := v.(type) {
-		case []string:
-			return strings.Join(t, sep), nil
-		case []any:
-			parts := make([]string, len(t))
-			for i, e := range t {
-				if s, ok := e.(string); ok {
-					parts[i] = s
-				} else {
-					b, err := json.Marshal(e)
-					if err != nil {
-						return "", err
-					}
-					parts[i] = string(b)
+	"join":    join,
+}
+
+// join joins a list's items with sep: strings as they are, other values as
+// JSON.
+func join(sep string, v any) (string, error) {
+	switch t := v.(type) {
+	case []string:
+		return strings.Join(t, sep), nil
+	case jsonList:
+		return join(sep, []any(t))
+	case []any:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			if s, ok := e.(string); ok {
+				parts[i] = s
+			} else {
+				b, err := op.EncodeJSONValue(nil, e, nil)
+				if err != nil {
+					return "", err
 				}
+				parts[i] = string(b)
 			}
-			return strings.Join(parts, sep), nil
-		case nil:
-			return "", nil
 		}
-		return "", fmt.Errorf("join: want a list, got %T", v)
-	},
+		return strings.Join(parts, sep), nil
+	case nil:
+		return "", errNull
+	}
+	return "", fmt.Errorf("join: want a list, got %T", v)
 }
 
 var tmplErrPos = regexp.MustCompile(`^template: [^:]*:(\d+):(?:(\d+):)? ?(.*)$`)
@@ -110,6 +114,25 @@ func compileTemplate(p op.PlanContext, field, src string, in *arrow.Schema, extr
 		return nil
 	}
 	return t
+}
+
+// templateColumns returns the row columns t reads, in order of first use.
+func templateColumns(t *template.Template) []string {
+	var cols []string
+	seen := map[string]bool{}
+	add := func(name string, _ parse.Pos) {
+		if !seen[name] {
+			seen[name] = true
+			cols = append(cols, name)
+		}
+	}
+	walkTemplate(t.Tree.Root, true, add)
+	for _, tt := range t.Templates() {
+		if tt != t && tt.Tree != nil {
+			walkTemplate(tt.Tree.Root, false, add)
+		}
+	}
+	return cols
 }
 
 // position turns a byte offset of src into a 1-based line and column.

@@ -112,10 +112,18 @@ func LoadReplay(path string) (*Replay, error) {
 // Len is the number of recorded requests.
 func (r *Replay) Len() int { return len(r.m) }
 
-// Lookup returns the recorded response of req.
+// Lookup returns the recorded response of req (whatever its row). A
+// request with a seed also finds a response recorded without one: replay
+// files recorded before per-row seeds were sent stay usable.
 func (r *Replay) Lookup(req *Request) (Response, bool) {
-	resp, ok := r.m[req.Key()]
-	return resp, ok
+	if resp, ok := r.m[req.PromptKey()]; ok {
+		return resp, true
+	}
+	if alt := req.WithoutParam("seed"); alt != nil {
+		resp, ok := r.m[alt.PromptKey()]
+		return resp, ok
+	}
+	return Response{}, false
 }
 
 // MissError is a request a replay file has no response for.
@@ -175,9 +183,9 @@ func OpenRecorder(path string) (*Recorder, error) {
 // Path is the file written.
 func (r *Recorder) Path() string { return r.path }
 
-// Write records a request and its response (once per request).
+// Write records a request and its response (once per request as sent).
 func (r *Recorder) Write(req *Request, resp Response) error {
-	k := req.Key()
+	k := req.PromptKey()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seen[k] {

@@ -42,6 +42,10 @@ type Request struct {
 	Params json.RawMessage
 	// Sample is the sample index (0 .. n-1) within its row and variant.
 	Sample int
+	// Row identifies the row the request is for (its position or id), so
+	// that rows with the same prompt keep their own samples in the response
+	// cache. It is part of Key, but not of PromptKey, and never sent.
+	Row string
 }
 
 // Response is what a generation returned.
@@ -82,9 +86,48 @@ func (r *Request) Key() Key {
 	}
 	h.Write([]byte{0})
 	h.Write([]byte(strconv.Itoa(r.Sample)))
+	if r.Row != "" {
+		h.Write([]byte("\x00row:"))
+		h.Write([]byte(r.Row))
+	}
 	var k Key
 	h.Sum(k[:0])
 	return k
+}
+
+// PromptKey is Key without the row: the address of what is sent, as replay
+// files store it.
+func (r *Request) PromptKey() Key {
+	if r.Row == "" {
+		return r.Key()
+	}
+	c := *r
+	c.Row = ""
+	return c.Key()
+}
+
+// WithoutParam returns a copy of r without the body field name, or nil when
+// r's parameters do not have it.
+func (r *Request) WithoutParam(name string) *Request {
+	var m map[string]json.RawMessage
+	if len(r.Params) == 0 || json.Unmarshal(r.Params, &m) != nil {
+		return nil
+	}
+	if _, ok := m[name]; !ok {
+		return nil
+	}
+	delete(m, name)
+	params := map[string]any{}
+	for k, v := range m {
+		params[k] = v
+	}
+	p, err := CanonicalParams(params)
+	if err != nil {
+		return nil
+	}
+	c := *r
+	c.Params = p
+	return &c
 }
 
 // CanonicalParams encodes body fields as the canonical JSON object used in
