@@ -125,7 +125,13 @@ func Load(dir string) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Timeline = append(r.Timeline, tl...)
+		// snapshots of this run only (a resumed or --fresh run starts anew;
+		// the file keeps the earlier runs' lines)
+		for _, snap := range tl {
+			if !snap.Time.Before(r.Started) {
+				r.Timeline = append(r.Timeline, snap)
+			}
+		}
 	}
 	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
 	return r, nil

@@ -274,3 +274,43 @@ func TestNotARunFolder(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestTimelineCharts: latency percentiles and requests in flight over time
+// come from timeline.jsonl; lines older than the run's start (an earlier
+// run in the same folder) are ignored.
+func TestTimelineCharts(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	dir := t.TempDir()
+	f := newFixture(t, dir, "running", "src", "gen")
+	f.step("src", "load", nil, nil)
+	gen := f.step("gen", "generate", []string{"src"}, map[string]any{"model": "gen"})
+	commit(t, gen, alloc, 0, 0, 10, nil, map[string]int64{"requests": 10})
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var tl bytes.Buffer
+	bounds := []float64{0.1, 0.2, 0.4}
+	for i, inFlight := range []int64{99, 2, 4, 3} {
+		snap := Snapshot{Time: start.Add(time.Duration(i-1) * time.Minute), Steps: map[string]StepSnap{"gen": {
+			Gauges:  map[string]int64{"requests_in_flight": inFlight},
+			Latency: map[string]Hist{"request": {Bounds: bounds, Counts: []int64{0, int64(10 * i), 0, 0}, N: int64(10 * i)}},
+		}}}
+		b, _ := json.Marshal(snap)
+		tl.Write(append(b, '\n'))
+	}
+	tl.WriteString(`{"t": "cut by a kill` + "\n")
+	os.WriteFile(filepath.Join(dir, "timeline.jsonl"), tl.Bytes(), 0o644)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Timeline) != 3 {
+		t.Fatalf("%d snapshots, want the 3 of this run", len(r.Timeline))
+	}
+	ms := r.modelViews()
+	if len(ms) != 1 || !ms[0].Latency || math.Abs(ms[0].P50-0.15) > 1e-9 || ms[0].Model != "org/model-7b" {
+		t.Fatalf("model view %+v", ms[0])
+	}
+	if !strings.Contains(string(ms[0].Concurrency), "<polyline") {
+		t.Error("no in-flight chart")
+	}
+}
