@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -424,5 +425,48 @@ func TestAnswerBoxedAllThenConsistency(t *testing.T) {
 	_, _, diags := optest.PlanDiags(t, "answer", "text: solution\nboxed: first\n", in)
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "boxed") {
 		t.Errorf("bad boxed mode: %v", diags)
+	}
+}
+
+// The rejects ledger carries the rule that decided each dropped row, and
+// match_reason the rule that kept each row.
+func TestConsistencyReasonsInLedger(t *testing.T) {
+	mem := newMem(t)
+	in := optest.Schema("a", "string", "b", "string")
+	rec := optest.Record(t, mem, in, `
+{"a": "5 kg", "b": "5 m"}
+{"a": "980 cm/s^2", "b": "9.8 m/s^2"}
+{"a": "4, 10, -2", "b": "10, 4, -2"}
+{"a": "\\{4, 10, -2\\}", "b": "10, 4, -2"}
+{"a": "x \\in [-2,7]", "b": "-2 \\le x \\le 7"}
+{"a": "y = 2x+1", "b": "y-2x-1=0"}
+{"a": "\\text{Yes}", "b": "yes"}
+{"a": "(B)", "b": "B"}
+{"a": "32, 349", "b": "32349"}
+`)
+	defer rec.Release()
+	p, _ := optest.Plan(t, "consistency", "left: a\nright: b\n", in)
+	res := optest.Run(t, p, mem, nil, rec)
+	var kept []string
+	for _, r := range decodeRows(t, res.Rows) {
+		kept = append(kept, r[ColumnMatchReason].(string))
+	}
+	if got := strings.Join(kept, ","); got != "unit,set,interval,equation,text,choice" {
+		t.Errorf("match reasons of kept rows: %s", got)
+	}
+	var ledger []string
+	for _, r := range res.Rejects {
+		ledger = append(ledger, fmt.Sprintf("%d:%s", r.Row, r.Reason))
+	}
+	if got := strings.Join(ledger, ","); got != "0:unit_mismatch,2:mismatch,8:mismatch" {
+		t.Errorf("ledger: %s (%+v)", got, res.Rejects)
+	}
+	// unordered: true for find-all-solutions lists
+	p, _ = optest.Plan(t, "consistency", "left: a\nright: b\nunordered: true\n", in)
+	res = optest.Run(t, p, mem, nil, rec)
+	for _, r := range res.Rejects {
+		if r.Row == 2 {
+			t.Errorf("unordered: true still rejects row 2: %+v", r)
+		}
 	}
 }
