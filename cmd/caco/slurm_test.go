@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caco-dev/caco/cmd/caco/internal/slurm"
+)
+
+// needSlurm skips the test without a Slurm cluster, except in CI, where
+// .ci/run starts one (.ci/slurm start) and its absence is a failure.
+func needSlurm(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("submits jobs to Slurm")
+	}
+	_, err := exec.LookPath("sbatch")
+	if err == nil && os.Getenv("SLURM_CONF") != "" {
+		if out, serr := exec.Command("sinfo", "-h", "-o", "%t").Output(); serr == nil && len(bytes.TrimSpace(out)) > 0 {
+			return
+		}
+		err = fmt.Errorf("sinfo does not answer")
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI needs the one-node Slurm cluster of .ci/slurm (SLURM_CONF=%q): %v", os.Getenv("SLURM_CONF"), err)
+	}
+	t.Skip("no Slurm cluster here: `eval $(.ci/slurm start)` starts one")
+}
+
+var submittedRE = regexp.MustCompile(`submitted (array \d+ shards [\d,]+|merge \d+) as job (\d+)`)
+
+// TestSlurmEndToEnd submits the shard recipe to a real slurmctld/slurmd as
+// 4 shards, cancels one array task after it committed some but not all of
+// its batches, checks that the merge job is then stuck, reruns `caco
+// slurm`, which must cancel the stuck job and resubmit exactly that shard
+// and what follows, and compares the final files byte for byte with a
+// one-machine run.
+func TestSlurmEndToEnd(t *testing.T) {
+	needSlurm(t)
+	bin := cacoBinary(t)
+	dir := t.TempDir()
+	writeShardFixture(t, dir, 80)
+	// slow replies, so that a shard's 4 batches take a while to commit
+	srv := startShardServer(t, 250*time.Millisecond)
+	set := "url=" + srv.URL()
+
+	start := time.Now()
+	if out, err := cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "one", "--set", set, "--quiet"); err != nil {
+		t.Fatalf("one-machine run: %v\n%s", err, out)
+	}
+	oneTime := time.Since(start)
+
+	// the dry run shows the plan and submits nothing
+	out, err := cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--dry-run")
+	if err != nil || !strings.Contains(out, "#SBATCH --array=") || !strings.Contains(out, "--dependency=afterok:<array 0") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cl", "slurm", "jobs.json")); err == nil {
+		t.Fatalf("the dry run submitted jobs")
+	}
+	maxArray := slurm.MaxArraySize(context.Background())
+
+	start = time.Now()
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set)
+	if err != nil {
+		t.Fatalf("caco slurm: %v\n%s", err, out)
+	}
+	jobs := map[string]string{}
+	for _, m := range submittedRE.FindAllStringSubmatch(out, -1) {
+		jobs[m[1]] = m[2]
+	}
+	arrays := 0
+	for what := range jobs {
+		if strings.HasPrefix(what, "array 0 ") {
+			arrays++
+		}
+	}
+	if wantArrays := (4 + maxArray - 1) / maxArray; arrays != wantArrays {
+		t.Errorf("array 0 went out as %d arrays, want %d for MaxArraySize %d:\n%s", arrays, wantArrays, maxArray, out)
+	}
+	first := ""
+	for what, id := range jobs {
+		if strings.HasPrefix(what, "array 0 shards 0") {
+			first = id
+		}
+	}
+	merge0 := jobs["merge 0"]
+	if first == "" || merge0 == "" {
+		t.Fatalf("caco slurm did not say what it submitted:\n%s", out)
+	}
+
+	// cancel shard 1 once it has committed a batch of the array's last step
+	commits := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "cl", "shard-0001-of-0004", "steps", "check", "b-*.commit"))
+		return len(m)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for commits() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("shard 1 committed nothing in 2 minutes; squeue:\n%s", squeue())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	task := first + "_1"
+	if o, err := exec.Command("scancel", task).CombinedOutput(); err != nil {
+		t.Fatalf("scancel %s: %v %s", task, err, o)
+	}
+	// wait until the merge job is stuck behind the failed array
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		q, err := slurm.Queue(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stuck, running := false, 0
+		for _, j := range q {
+			if j.ArrayJob == merge0 && j.Stuck() {
+				stuck = true
+			} else if j.State != "PENDING" {
+				running++
+			}
+		}
+		if stuck && running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("merge 0 (job %s) did not get stuck; squeue:\n%s", merge0, squeue())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	done := commits()
+	if done == 0 || done >= 4 {
+		t.Fatalf("shard 1 has %d of its 4 batches committed when cancelled, want some but not all", done)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cl", "shard-0001-of-0004", "phases", "array-0.done")); err == nil {
+		t.Fatalf("the cancelled shard says it is done")
+	}
+
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--wait")
+	if err != nil {
+		t.Fatalf("caco slurm again: %v\n%s\nsqueue:\n%s", err, out, squeue())
+	}
+	slurmTime := time.Since(start)
+	if !strings.Contains(out, "cancelled job "+merge0+" (merge 0)") {
+		t.Errorf("the rerun did not cancel the stuck merge job %s:\n%s", merge0, out)
+	}
+	var again []string
+	for _, m := range submittedRE.FindAllStringSubmatch(out, -1) {
+		if strings.HasPrefix(m[1], "array 0") {
+			again = append(again, m[1])
+		}
+	}
+	if len(again) != 1 || again[0] != "array 0 shards 1" {
+		t.Errorf("the rerun submitted %v of array 0, want exactly shard 1:\n%s", again, out)
+	}
+	var recs []jobRecord
+	b, _ := os.ReadFile(filepath.Join(dir, "cl", "slurm", "jobs.json"))
+	if err := json.Unmarshal(b, &recs); err != nil || len(recs) == 0 {
+		t.Fatalf("jobs.json: %v", err)
+	}
+	t.Logf("one machine %s; Slurm, 4 shards, with the cancel and the resubmission %s", oneTime.Round(time.Millisecond), slurmTime.Round(time.Millisecond))
+
+	for _, f := range []string{"out.jsonl", "rejects.jsonl"} {
+		a, err := os.ReadFile(filepath.Join(dir, "one", f))
+		must(t, err)
+		b, err := os.ReadFile(filepath.Join(dir, "cl", f))
+		must(t, err)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the one-machine run (%d bytes) and the Slurm run (%d bytes)", f, len(a), len(b))
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "cl", "slurm", "*_*.log"))
+	if len(logs) < 5 {
+		t.Errorf("want a log per array task in RUN_DIR/slurm, found %d", len(logs))
+	}
+	// complete: a third run submits nothing
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set)
+	if err != nil || !strings.Contains(out, "nothing to submit") {
+		t.Errorf("caco slurm on a complete run: %v\n%s", err, out)
+	}
+}
+
+func squeue() string {
+	out, _ := exec.Command("squeue", "-o", "%F %i %T %r").CombinedOutput()
+	return string(out)
+}
