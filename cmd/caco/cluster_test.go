@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ const shardRecipe = `caco: 1
 name: shards
 vars:
   url: http://127.0.0.1:1/v1
+  caco: caco
 models:
   m:
     base_url: ${vars.url}
@@ -32,6 +34,13 @@ models:
     api: completions
     concurrency: 8
     retries: 2
+  # a server of its own per process (per Slurm array task)
+  served:
+    model: test-model
+    api: completions
+    concurrency: 8
+    serve:
+      command: ["${vars.caco}", serve-test-llm, --addr, "127.0.0.1:${port}", --rules, rules.json]
 steps:
   problems:
     op: load
@@ -71,7 +80,7 @@ steps:
   explain:
     op: generate
     input: first
-    model: m
+    model: served
     prompt: "EXPLAIN {{.id}} {{.program}}"
   save:
     op: write
@@ -106,6 +115,7 @@ func writeShardFixture(t *testing.T, dir string, rows int) {
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "problems.jsonl"), b.Bytes(), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "shards.yaml"), []byte(shardRecipe), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "rules.json"), []byte(shardRules), 0o644))
 }
 
 func must(t *testing.T, err error) {
@@ -140,6 +150,7 @@ func cacoRun(t *testing.T, bin, dir string, args ...string) (string, error) {
 // ledger are byte-identical; that a shard stops at the first global step
 // and says so; and that merge refuses while a shard is missing.
 func TestShardMergeMatchesOneMachine(t *testing.T) {
+	t.Parallel() // mostly waits on subprocesses and jobs
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -148,9 +159,10 @@ func TestShardMergeMatchesOneMachine(t *testing.T) {
 	writeShardFixture(t, dir, 80)
 	srv := startShardServer(t, 0)
 	set := "url=" + srv.URL()
+	serve := "caco=" + bin // the served model's server: caco serve-test-llm
 
 	start := time.Now()
-	if out, err := cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "one", "--set", set, "--quiet"); err != nil {
+	if out, err := cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "one", "--set", set, "--set", serve, "--quiet"); err != nil {
 		t.Fatalf("one-machine run: %v\n%s", err, out)
 	}
 	oneTime := time.Since(start)
@@ -165,13 +177,13 @@ func TestShardMergeMatchesOneMachine(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			outs[i], errs[i] = cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "sharded", "--set", set, "--quiet", "--shard", fmt.Sprintf("%d/4", i))
+			outs[i], errs[i] = cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "sharded", "--set", set, "--set", serve, "--quiet", "--shard", fmt.Sprintf("%d/4", i))
 		}(i)
 	}
 	wg.Wait()
 	for i := 0; i < 4; i++ {
 		if i == 3 {
-			outs[i], errs[i] = cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "sharded", "--set", set, "--quiet", "--shard", "3/4")
+			outs[i], errs[i] = cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "sharded", "--set", set, "--set", serve, "--quiet", "--shard", "3/4")
 		}
 		out, err := outs[i], errs[i]
 		if err != nil {
@@ -194,10 +206,29 @@ func TestShardMergeMatchesOneMachine(t *testing.T) {
 			}
 		}
 	}
+	// caco status before the merge: array 0 done everywhere, merge 0 to run
+	st, err := cacoRun(t, bin, dir, "status", "sharded")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, st)
+	}
+	for _, want := range []string{"(4 shards)", "array 0  done in all 4 shards", "merge 0  to run", "shard 3/4"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("caco status lacks %q:\n%s", want, st)
+		}
+	}
 	if out, err := cacoRun(t, bin, dir, "merge", "sharded", "--quiet"); err != nil {
 		t.Fatalf("merge: %v\n%s", err, out)
 	}
 	shardTime := time.Since(start)
+	st, _ = cacoRun(t, bin, dir, "status", "sharded")
+	if !strings.Contains(st, "merge 1  done") {
+		t.Errorf("caco status after the merge:\n%s", st)
+	}
+	// an unsharded folder: a row per step, counts from the commits
+	st, _ = cacoRun(t, bin, dir, "status", "one")
+	if !regexp.MustCompile(`(?m)^\s+problems\s+array 0\s+run\s+16\s+80\s+80\s+0\s*$`).MatchString(st) {
+		t.Errorf("caco status of the one-machine run:\n%s", st)
+	}
 	t.Logf("one machine %s; 3 shards at once, then 1, then merge %s", oneTime.Round(time.Millisecond), shardTime.Round(time.Millisecond))
 
 	for _, f := range []string{"out.jsonl", "rejects.jsonl"} {

@@ -173,14 +173,14 @@ func slurmMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				fmt.Fprintf(stderr, "caco slurm: submitting %s: %v\n", what, err)
 				return exitFail
 			}
-			fmt.Fprintf(stderr, "caco slurm: submitted %s as job %s\n", what, id)
 			ids = append(ids, id)
 			submitted = append(submitted, id)
 			jobs = append(jobs, jobRecord{Phase: ph.Name(), Job: id, Shards: j.shards, At: time.Now().UTC()})
 			if err := checkpoint.WriteJSON(jobsPath(absDir), jobs); err != nil {
-				fmt.Fprintf(stderr, "caco slurm: %v\n", err)
+				fmt.Fprintf(stderr, "caco slurm: submitted %s as job %s but could not record it: %v\n", what, id, err)
 				return exitFail
 			}
+			fmt.Fprintf(stderr, "caco slurm: submitted %s as job %s\n", what, id)
 		}
 		prev = ids
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ var submittedRE = regexp.MustCompile(`submitted (array \d+ shards [\d,]+|merge \
 // and what follows, and compares the final files byte for byte with a
 // one-machine run.
 func TestSlurmEndToEnd(t *testing.T) {
+	t.Parallel() // mostly waits on subprocesses and jobs
 	needSlurm(t)
 	bin := cacoBinary(t)
 	dir := t.TempDir()
@@ -52,15 +54,16 @@ func TestSlurmEndToEnd(t *testing.T) {
 	// slow replies, so that a shard's 4 batches take a while to commit
 	srv := startShardServer(t, 250*time.Millisecond)
 	set := "url=" + srv.URL()
+	serve := "caco=" + bin // the served model's server: caco serve-test-llm
 
 	start := time.Now()
-	if out, err := cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "one", "--set", set, "--quiet"); err != nil {
+	if out, err := cacoRun(t, bin, dir, "run", "shards.yaml", "--run-dir", "one", "--set", set, "--set", serve, "--quiet"); err != nil {
 		t.Fatalf("one-machine run: %v\n%s", err, out)
 	}
 	oneTime := time.Since(start)
 
 	// the dry run shows the plan and submits nothing
-	out, err := cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--dry-run")
+	out, err := cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--set", serve, "--dry-run")
 	if err != nil || !strings.Contains(out, "#SBATCH --array=") || !strings.Contains(out, "--dependency=afterok:<array 0") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
@@ -70,7 +73,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	maxArray := slurm.MaxArraySize(context.Background())
 
 	start = time.Now()
-	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set)
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--set", serve)
 	if err != nil {
 		t.Fatalf("caco slurm: %v\n%s", err, out)
 	}
@@ -145,7 +148,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 		t.Fatalf("the cancelled shard says it is done")
 	}
 
-	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--wait")
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--set", serve, "--wait")
 	if err != nil {
 		t.Fatalf("caco slurm again: %v\n%s\nsqueue:\n%s", err, out, squeue())
 	}
@@ -178,12 +181,19 @@ func TestSlurmEndToEnd(t *testing.T) {
 			t.Errorf("%s differs between the one-machine run (%d bytes) and the Slurm run (%d bytes)", f, len(a), len(b))
 		}
 	}
+	// serve: each array-1 task started its own server (caco serve-test-llm)
+	for i := 0; i < 4; i++ {
+		b, err := os.ReadFile(filepath.Join(dir, "cl", fmt.Sprintf("shard-%04d-of-0004", i), "serve-served.log"))
+		if err != nil || !bytes.Contains(b, []byte("serving an OpenAI-compatible test API")) {
+			t.Errorf("shard %d started no server of its own for the served model: %v\n%s", i, err, b)
+		}
+	}
 	logs, _ := filepath.Glob(filepath.Join(dir, "cl", "slurm", "*_*.log"))
 	if len(logs) < 5 {
 		t.Errorf("want a log per array task in RUN_DIR/slurm, found %d", len(logs))
 	}
 	// complete: a third run submits nothing
-	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set)
+	out, err = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--shards", "4", "--run-dir", "cl", "--set", set, "--set", serve)
 	if err != nil || !strings.Contains(out, "nothing to submit") {
 		t.Errorf("caco slurm on a complete run: %v\n%s", err, out)
 	}
@@ -192,4 +202,72 @@ func TestSlurmEndToEnd(t *testing.T) {
 func squeue() string {
 	out, _ := exec.Command("squeue", "-o", "%F %i %T %r").CombinedOutput()
 	return string(out)
+}
+
+// TestSlurmTaskStopsOnUSR1 checks what an array task does on SIGUSR1
+// (sbatch --signal=B:USR1@120 before a time limit, or a preemption): it
+// stops with some batches committed and no completion marker, exits
+// non-zero, and the task run again (as Slurm runs a requeued task)
+// resumes and completes. Slurm itself is not needed: the task asks
+// `scontrol requeue` and reports when it cannot.
+func TestSlurmTaskStopsOnUSR1(t *testing.T) {
+	t.Parallel() // mostly waits on subprocesses and jobs
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := cacoBinary(t)
+	dir := t.TempDir()
+	writeShardFixture(t, dir, 80)
+	srv := startShardServer(t, 300*time.Millisecond)
+	runDir := filepath.Join(dir, "cl")
+	must(t, os.MkdirAll(runDir, 0o755))
+	ci, _ := json.Marshal(clusterInfo{Recipe: filepath.Join(dir, "shards.yaml"), Set: map[string]string{"url": srv.URL(), "caco": bin}, Shards: 2})
+	must(t, os.WriteFile(filepath.Join(runDir, clusterFile), ci, 0o644))
+	shardDir := filepath.Join(runDir, "shard-0001-of-0002")
+	commits := func() int {
+		m, _ := filepath.Glob(filepath.Join(shardDir, "steps", "check", "b-*.commit"))
+		return len(m)
+	}
+	cmd := exec.Command(bin, "slurm-task", runDir, "--phase", "0", "--shard", "1")
+	cmd.Env = append(os.Environ(), "SLURM_JOB_ID=", "PATH=/nonexistent")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	deadline := time.Now().Add(time.Minute)
+	for commits() == 0 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no batch committed in a minute:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGUSR1))
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("the task exited 0 after SIGUSR1:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "SIGUSR1: committing what is done and stopping") || !strings.Contains(stderr.String(), "requeue") {
+		t.Errorf("the task did not say it stopped for a requeue:\n%s", stderr.String())
+	}
+	done := commits()
+	if done == 0 || done >= 8 {
+		t.Fatalf("%d of the shard's 8 batches committed after SIGUSR1, want some but not all", done)
+	}
+	if _, err := os.Stat(filepath.Join(shardDir, "phases", "array-0.done")); err == nil {
+		t.Fatalf("the stopped task wrote its completion marker")
+	}
+	// the requeued task resumes: it commits only the rest
+	out, err := cacoRun(t, bin, dir, "slurm-task", runDir, "--phase", "0", "--shard", "1")
+	if err != nil {
+		t.Fatalf("the requeued task: %v\n%s", err, out)
+	}
+	if commits() != 8 {
+		t.Errorf("after the requeued task: %d commits, want 8", commits())
+	}
+	if _, err := os.Stat(filepath.Join(shardDir, "phases", "array-0.done")); err != nil {
+		t.Errorf("the requeued task wrote no completion marker")
+	}
+	if !strings.Contains(out, "resuming") {
+		t.Errorf("the requeued task did not resume from the checkpoints:\n%s", out)
+	}
 }
