@@ -39,15 +39,31 @@ func planFile(t *testing.T, file string, data []byte) *plan.Plan {
 func TestCutCaco(t *testing.T) {
 	p := planFile(t, "../../recipes/caco.yaml", nil)
 	cut := cluster.New(p)
+	// writers (global, in the merge after what they write) are left out of
+	// the comparison, so that a new output of the recipe does not break it
 	want := `array 0: seeds, draws, unify, codegen, run_seed_cots, codegen_cots, correct
 merge 0: dedup_seed_cots
 array 1: seed_cots, pick, seed_programs, variants, variant_cots, run_cots
-merge 1: save_seed_cots_jsonl, save_seed_cots_parquet, dedup_cots
+merge 1: dedup_cots
 array 2: code_cots, problem, solve, final_answer, consistent, judge, judged, dataset
-merge 2: save_code_cots_jsonl, save_code_cots_parquet, save_jsonl, save_parquet
+merge 2:
 `
-	if got := cut.String(); got != want {
-		t.Errorf("cut of caco.yaml:\n%s\nwant:\n%s", got, want)
+	var got strings.Builder
+	for _, ph := range cut.Phases {
+		var names []string
+		for _, n := range ph.Steps {
+			if n.Step.Op == "write" {
+				if !ph.Global {
+					t.Errorf("writer %s in %s", n.Name(), ph.Name())
+				}
+				continue
+			}
+			names = append(names, n.Name())
+		}
+		got.WriteString(strings.TrimSpace(ph.Name()+": "+strings.Join(names, ", ")) + "\n")
+	}
+	if got.String() != want {
+		t.Errorf("cut of caco.yaml (writers left out):\n%s\nwant:\n%s\nwhole cut:\n%s", got.String(), want, cut)
 	}
 	for _, step := range []string{"variants", "problem", "solve", "judge"} {
 		if ph := cut.PhaseOf(step); ph.Global {
