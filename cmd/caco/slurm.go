@@ -73,10 +73,6 @@ func slurmMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitUsage
 	}
-	if *shards < 1 {
-		fmt.Fprintln(stderr, "caco slurm: --shards N is required (N >= 1)")
-		return exitUsage
-	}
 	dir := *runDir
 	if dir == "" {
 		dir = defaultRunDir(file)
@@ -87,6 +83,22 @@ func slurmMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if diags.HasErrors() {
 		fmt.Fprintf(stderr, "caco slurm: %s is not valid; nothing was submitted\n", file)
 		return exitFail
+	}
+	// the recipe's `slurm:` defaults, then the flags
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if d := p.Recipe.Slurm; d != nil {
+		if !given["shards"] {
+			*shards = d.Shards
+		}
+		if !given["array-limit"] {
+			*arrayLimit = d.ArrayLimit
+		}
+		sbatchArgs = append(append(listFlags(nil), d.Sbatch...), sbatchArgs...)
+	}
+	if *shards < 1 {
+		fmt.Fprintln(stderr, "caco slurm: --shards N is required (N >= 1), or `slurm: {shards: N}` in the recipe")
+		return exitUsage
 	}
 	cut := cluster.New(p)
 	fps, err := cut.Fingerprints(absDir)

@@ -48,9 +48,56 @@ var submittedRE = regexp.MustCompile(`submitted (array \d+ shards [\d,]+|merge \
 func TestSlurmEndToEnd(t *testing.T) {
 	t.Parallel() // mostly waits on subprocesses and jobs
 	needSlurm(t)
+	slurmEndToEnd(t, cacoBinary(t), t.TempDir(), "")
+}
+
+// TestSlurmEndToEndNonRoot runs the same as an ordinary user, the way a
+// cluster user meets caco: jobs submitted by that user, the sandbox in
+// unprivileged user namespaces. It needs root to create the user, and is
+// skipped (saying why) where the sandbox does not run for a non-root user.
+func TestSlurmEndToEndNonRoot(t *testing.T) {
+	t.Parallel()
+	needSlurm(t)
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create the test user")
+	}
+	const user = "caco-slurm-test"
+	if err := exec.Command("id", "-u", user).Run(); err != nil {
+		if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v %s", err, out)
+		}
+	}
+	// a binary and a folder the user can reach
 	bin := cacoBinary(t)
-	dir := t.TempDir()
+	must(t, os.Chmod(filepath.Dir(bin), 0o755))
+	dir, err := os.MkdirTemp("", "caco-nonroot-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, exec.Command("chown", user, dir).Run())
+	must(t, os.Chmod(dir, 0o755))
+	// does the sandbox run for this user?
+	probe := filepath.Join(dir, "probe.py")
+	must(t, os.WriteFile(probe, []byte("input = {\"a\": 1}\na = input[\"a\"]\nb = a + 1\nc = b * 2\nd = c - 1\noutput = d\n"), 0o644))
+	if out, err := exec.Command("runuser", "-u", user, "--", bin, "exec", probe).CombinedOutput(); err != nil || !bytes.Contains(out, []byte(`"ok"`)) {
+		t.Skipf("pending the rootless sandbox: `caco exec` as %s does not run a program yet: %v\n%s", user, err, out)
+	}
+	slurmEndToEnd(t, bin, dir, user)
+}
+
+func slurmEndToEnd(t *testing.T, bin, dir, user string) {
 	writeShardFixture(t, dir, 80)
+	cacoRun := func(t *testing.T, bin, dir string, args ...string) (string, error) {
+		if user == "" {
+			return cacoRun(t, bin, dir, args...)
+		}
+		cmd := exec.Command("runuser", append([]string{"-u", user, "--", bin}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if user != "" {
+		must(t, exec.Command("chown", "-R", user, dir).Run())
+	}
 	// slow replies, so that a shard's 4 batches take a while to commit
 	srv := startShardServer(t, 250*time.Millisecond)
 	set := "url=" + srv.URL()
@@ -124,11 +171,15 @@ func TestSlurmEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ours := map[string]bool{}
+		for _, id := range jobs {
+			ours[id] = true
+		}
 		stuck, running := false, 0
 		for _, j := range q {
 			if j.ArrayJob == merge0 && j.Stuck() {
 				stuck = true
-			} else if j.State != "PENDING" {
+			} else if ours[j.ArrayJob] && j.State != "PENDING" {
 				running++
 			}
 		}
@@ -269,5 +320,46 @@ func TestSlurmTaskStopsOnUSR1(t *testing.T) {
 	}
 	if !strings.Contains(out, "resuming") {
 		t.Errorf("the requeued task did not resume from the checkpoints:\n%s", out)
+	}
+}
+
+// TestSlurmDryRunDefaults checks --dry-run (no Slurm needed): the recipe's
+// `slurm:` defaults, flags added after them, array specs, dependencies,
+// logs, requeue and signal directives, and that nothing is submitted.
+func TestSlurmDryRunDefaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	bin := cacoBinary(t)
+	dir := t.TempDir()
+	writeShardFixture(t, dir, 10)
+	recipe := strings.Replace(shardRecipe, "steps:\n", "slurm:\n  shards: 2\n  array_limit: 1\n  sbatch: [--partition=p1]\nsteps:\n", 1)
+	must(t, os.WriteFile(filepath.Join(dir, "shards.yaml"), []byte(recipe), 0o644))
+	out, err := cacoRun(t, bin, dir, "slurm", "shards.yaml", "--run-dir", "cl", "--sbatch=--time=1:00:00", "--dry-run")
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	runDir := filepath.Join(dir, "cl")
+	for _, want := range []string{
+		"# array 0 shards 0,1: sbatch --partition=p1 --time=1:00:00\n",
+		"#SBATCH --array=0-1%1\n",
+		"#SBATCH --requeue\n#SBATCH --signal=B:USR1@120\n",
+		"#SBATCH --output=" + runDir + "/slurm/%A_%a.log\n",
+		"# merge 0: sbatch --partition=p1 --time=1:00:00 --dependency=afterok:<array 0 shards 0,1>\n",
+		"# array 1 shards 0,1: sbatch --partition=p1 --time=1:00:00 --dependency=afterok:<merge 0>\n",
+		"slurm-task " + runDir + " --phase 3\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "slurm", "jobs.json")); err == nil {
+		t.Errorf("the dry run recorded jobs")
+	}
+	// --shards overrides the recipe
+	out, _ = cacoRun(t, bin, dir, "slurm", "shards.yaml", "--run-dir", "cl", "--shards", "1", "--dry-run")
+	if !strings.Contains(out, "#SBATCH --array=0%1\n") {
+		t.Errorf("--shards 1 did not override the recipe's 2:\n%s", out)
 	}
 }

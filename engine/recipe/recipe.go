@@ -32,7 +32,7 @@ const (
 	KeySteps       = "steps"
 )
 
-var topKeys = []string{KeyCaco, KeyName, KeyDescription, KeyVars, KeyModels, KeySteps}
+var topKeys = []string{KeyCaco, KeyName, KeyDescription, KeyVars, KeyModels, KeySteps, KeySlurm}
 
 // Recipe is a parsed and validated recipe.
 type Recipe struct {
@@ -45,6 +45,7 @@ type Recipe struct {
 	Models      map[string]*op.ModelConfig
 	ModelNames  []string // file order
 	Steps       []*Step  // file order
+	Slurm       *Slurm   // `slurm:` defaults for caco slurm (nil when absent)
 	// Secrets are values that must never be shown (api keys, and anything
 	// taken from the environment into a secret field).
 	Secrets []string
@@ -193,6 +194,7 @@ func (p *parser) parse(data []byte) *Recipe {
 		p.interpolate(v, KeyModels)
 		p.models(v)
 	}
+	p.slurm(top[KeySlurm])
 	if v, ok := top[KeySteps]; ok {
 		p.interpolate(v, KeySteps)
 		p.steps(v)

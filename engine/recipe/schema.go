@@ -59,6 +59,7 @@ func JSONSchema() ([]byte, error) {
 				"additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
 			KeyModels: map[string]any{"type": []string{"object", "null"}, "description": "LLM endpoints by name.",
 				"additionalProperties": map[string]any{"type": "object", "properties": modelProps, "required": modelReq, "additionalProperties": false}},
+			KeySlurm: slurmSchema,
 			KeySteps: map[string]any{"type": "object", "description": "Step name → step; file order is the display order.",
 				"additionalProperties": map[string]any{
 					"type":     "object",
