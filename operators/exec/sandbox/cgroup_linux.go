@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A worker's cgroup bounds what rlimits cannot: the memory of all its
@@ -21,9 +22,9 @@ import (
 // bound them, and that works in a subtree delegated to an unprivileged user
 // too. cgroup v1 (memory and pids hierarchies) and v2 are supported.
 //
-// Names are unique (caco-exec-<pid>-<process start time>-<random>-<seq>):
-// a pid repeats across pid namespaces and containers, the start time and
-// the random part do not. At start, folders of earlier caco processes that
+// Names are unique (caco-exec-<pid>-<process start time>-n<pid namespace
+// inode>-<random>-<seq>): a pid repeats across pid namespaces and
+// containers, the start time, the namespace and the random part do not. At start, folders of earlier caco processes that
 // are gone (no such pid, or a pid with another start time) are removed.
 //
 // No silent degradation: when caco cannot create a memory cgroup and no
@@ -64,7 +65,7 @@ func setupCgroups(root string) *cgroupSetup {
 	if v, ok := cgroupOnce.Load(root); ok {
 		return v.(*cgroupSetup)
 	}
-	s := &cgroupSetup{prefix: fmt.Sprintf("caco-exec-%d-%d-%s", os.Getpid(), startTime(os.Getpid()), randomHex(4))}
+	s := &cgroupSetup{prefix: fmt.Sprintf("caco-exec-%d-%d-n%s-%s", os.Getpid(), startTime(os.Getpid()), pidNamespace(), randomHex(4))}
 	own := ownCgroups()
 	mounts := cgroupMounts()
 	find := func(controller string) *hierarchy {
@@ -209,9 +210,32 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// removeStale removes the folders caco-exec-<pid>-<start>-... under dir
-// whose caco process is gone (its workers died with it: they are started
-// with a parent-death signal).
+// pidNamespace is the inode of this process's pid namespace ("" when
+// unknown). A pid and its start time identify a process only within one pid
+// namespace: test binaries, containers and Slurm jobs share a cgroup while
+// living in different pid namespaces.
+func pidNamespace() string {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	l = strings.TrimSuffix(strings.TrimPrefix(l, "pid:["), "]")
+	if _, err := strconv.ParseUint(l, 10, 64); err != nil {
+		return ""
+	}
+	return l
+}
+
+// foreignStaleAge is how old an empty folder of a caco in another pid
+// namespace must be before it counts as stale: its owner cannot be looked
+// up from here, and a live owner fills its folder within milliseconds of
+// creating it (a folder that still holds processes cannot be removed).
+const foreignStaleAge = 10 * time.Minute
+
+// removeStale removes the folders caco-exec-<pid>-<start>-n<pidns>-...
+// under dir whose caco process is gone (its workers died with it: they are
+// started with a parent-death signal). Folders of cacos in another pid
+// namespace are removed only when empty and older than foreignStaleAge.
 func removeStale(dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -228,6 +252,14 @@ func removeStale(dir string) {
 		pid, err1 := strconv.Atoi(f[0])
 		st, err2 := strconv.ParseUint(f[1], 10, 64)
 		if err1 != nil || err2 != nil {
+			continue
+		}
+		if len(f) >= 4 && strings.HasPrefix(f[2], "n") && f[2][1:] != pidNamespace() {
+			info, err := e.Info()
+			if err != nil || time.Since(info.ModTime()) < foreignStaleAge {
+				continue // maybe a live caco of another pid namespace
+			}
+			os.Remove(filepath.Join(dir, e.Name())) // fails while it holds processes
 			continue
 		}
 		if pid == os.Getpid() && st == startTime(pid) {

@@ -32,12 +32,16 @@ func TestCgroupPlacement(t *testing.T) {
 	stale := []string{filepath.Join(h.dir, "caco-exec-4194999-12345-deadbeef-1"),
 		filepath.Join(h.dir, fmt.Sprintf("caco-exec-1-%d-deadbeef-2", startTime(1)+1))}
 	live := filepath.Join(h.dir, fmt.Sprintf("caco-exec-1-%d-deadbeef-3", startTime(1)))
-	for _, d := range append(stale, live) {
+	// A fresh folder of a caco in another pid namespace (another test
+	// binary, a container, a Slurm job step): its pid means nothing here,
+	// so it must stay even though no such pid exists in this namespace.
+	foreign := filepath.Join(h.dir, "caco-exec-4194998-12345-n1-cafe0001-1")
+	for _, d := range append(stale, live, foreign) {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { os.Remove(live) })
+	t.Cleanup(func() { os.Remove(live); os.Remove(foreign) })
 	cgroupOnce.Delete("") // start as a fresh process would
 	s := setupCgroups("")
 	for _, d := range stale {
@@ -49,7 +53,10 @@ func TestCgroupPlacement(t *testing.T) {
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("the cgroup of a running caco was removed: %v", err)
 	}
-	if !strings.Contains(s.prefix, fmt.Sprintf("-%d-%d-", os.Getpid(), startTime(os.Getpid()))) {
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("the fresh cgroup of a caco in another pid namespace was removed: %v", err)
+	}
+	if !strings.Contains(s.prefix, fmt.Sprintf("-%d-%d-n%s-", os.Getpid(), startTime(os.Getpid()), pidNamespace())) {
 		t.Errorf("prefix %q does not carry this process's pid and start time", s.prefix)
 	}
 	p := newPool(t, Options{Workers: 1, Preload: []string{"math"}, WorkerMemory: 200 << 20})

@@ -152,12 +152,21 @@ func TestHostile(t *testing.T) {
 	}
 }
 
-// programProcesses lists host pids whose uid is the sandbox program uid.
+// programProcesses lists host pids whose uid is the sandbox program uid and
+// that live in this test's own pid namespace, i.e. outside every sandbox:
+// programs run in their worker's pid namespace and die with it, so a
+// program-uid process here escaped. Programs of other tests running at the
+// same time (go test runs packages in parallel) are in their workers' pid
+// namespaces and do not count.
 func programProcesses() []string {
 	var out []string
+	self, _ := os.Readlink("/proc/self/ns/pid")
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns/pid")); err != nil || ns != self {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
