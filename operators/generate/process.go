@@ -185,6 +185,8 @@ type job struct {
 	// parsed values of the parse columns.
 	parsed []any
 	reject *op.Reject
+	// durable waits until the reply is synced in the response cache
+	durable func() error
 }
 
 type counters struct {
@@ -504,6 +506,17 @@ func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) erro
 		}()
 	}
 	wg.Wait()
+	// every reply is durable in the cache before the batch's rows are used
+	// (and even when the batch fails: what was answered is kept)
+	var cacheErr error
+	for _, j := range jobs {
+		if j.durable != nil {
+			if err := j.durable(); err != nil && cacheErr == nil {
+				cacheErr = err
+			}
+			j.durable = nil
+		}
+	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -512,7 +525,7 @@ func (g *Generate) runJobs(ctx context.Context, jobs []*job, cnt *counters) erro
 			return err
 		}
 	}
-	return nil
+	return cacheErr
 }
 
 func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
@@ -558,9 +571,11 @@ func (g *Generate) answer(ctx context.Context, j *job, cnt *counters) error {
 	}
 	st.budget.add(false)
 	if st.cache != nil {
-		if err := st.cache.Put(key, resp); err != nil {
+		wait, err := st.cache.Put(key, resp)
+		if err != nil {
 			return err
 		}
+		j.durable = wait
 	}
 	g.account(j, resp, cnt)
 	return g.recordResp(req, resp)

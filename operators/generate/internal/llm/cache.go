@@ -22,9 +22,10 @@ var cacheLockTimeout = 2 * time.Second
 
 // Cache is the content-addressed response store: request Key → Response
 // as JSON, in a bbolt file. Writes are committed in the background in
-// batches (bbolt's DB.Batch coalesces concurrent writers into one
-// transaction), so a reply is on disk a few milliseconds after it arrived
-// without the request waiting for the fsync.
+// groups (bbolt's DB.Batch coalesces concurrent writers into one synced
+// transaction at most 10 ms apart), so a request does not wait for the
+// fsync; Put's wait func tells when a reply is durable, and generate waits
+// for every reply of a batch before the batch's rows are used.
 type Cache struct {
 	path string
 	db   *bolt.DB
@@ -93,22 +94,26 @@ func (c *Cache) Get(k Key) (Response, bool, error) {
 }
 
 // Put stores a response in the background. It returns the error of an
-// earlier background write, if any.
-func (c *Cache) Put(k Key, r Response) error {
+// earlier background write, if any, and a wait func that returns once this
+// response is durable (committed and synced: bbolt's Batch groups
+// concurrent writers into one transaction, at most MaxBatchDelay (10 ms)
+// apart) or its write failed.
+func (c *Cache) Put(k Key, r Response) (wait func() error, err error) {
 	val, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("writing response cache: %w", err)
+		return nil, fmt.Errorf("writing response cache: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return c.err
+		return nil, c.err
 	}
 	if c.closed {
-		return fmt.Errorf("writing response cache %s: closed", c.path)
+		return nil, fmt.Errorf("writing response cache %s: closed", c.path)
 	}
 	c.pending[k] = r
 	c.wg.Add(1)
+	done := make(chan error, 1)
 	go func() {
 		defer c.wg.Done()
 		err := c.db.Batch(func(tx *bolt.Tx) error {
@@ -116,12 +121,16 @@ func (c *Cache) Put(k Key, r Response) error {
 		})
 		c.mu.Lock()
 		delete(c.pending, k)
-		if err != nil && c.err == nil {
-			c.err = fmt.Errorf("writing response cache %s: %w", c.path, err)
+		if err != nil {
+			err = fmt.Errorf("writing response cache %s: %w", c.path, err)
+			if c.err == nil {
+				c.err = err
+			}
 		}
 		c.mu.Unlock()
+		done <- err
 	}()
-	return nil
+	return func() error { return <-done }, nil
 }
 
 // Flush waits for the background writes started so far.

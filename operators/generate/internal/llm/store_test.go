@@ -20,7 +20,7 @@ func TestCacheRoundTrip(t *testing.T) {
 		t.Fatalf("empty cache: hit %v err %v", hit, err)
 	}
 	want := Response{Text: "hello", FinishReason: "stop", PromptTokens: 2, CompletionTokens: 1}
-	if err := c.Put(req.Key(), want); err != nil {
+	if _, err := c.Put(req.Key(), want); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Flush(); err != nil {
