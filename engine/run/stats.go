@@ -263,7 +263,7 @@ func (st *Stats) WriteTableWidth(w io.Writer, width int) {
 			reasons = append(reasons, fmt.Sprintf("waiting:%s=%d", k, s.Waiting[k]))
 		}
 		for _, k := range sortedKeys(s.Counters) {
-			if strings.HasSuffix(k, "_tokens") {
+			if strings.HasSuffix(k, "_tokens") || strings.HasSuffix(k, "_rows") { // _rows: rows out by kind (e.g. back_translate's styles)
 				reasons = append(reasons, fmt.Sprintf("[%s=%d]", k, s.Counters[k]))
 			}
 		}

@@ -132,7 +132,8 @@ func init() {
 			"snake_case or camelCase token, or an identifier of the program (three letters or more) that is not an " +
 			"ordinary English word (word list: `checks.words`, Debian's wamerican by default); \"" + ReasonLeaksAnswer +
 			"\" — the problem contains the program's output, unless the output is also a given; integers below 10 are " +
-			"exempt, since they occur by chance. A problem that fails several checks is rejected for the first, in that order.",
+			"exempt, since they occur by chance. A problem that fails several checks is rejected for the first, in that order. " +
+			"The step's stats count the kept problems of each style (style_<name>_rows, shown in the run's table).",
 		Version:  "1",
 		RowLocal: true,
 		Fields: []op.Field{
@@ -608,7 +609,7 @@ func (bt *BackTranslate) Process(ctx context.Context, b op.Batch) (op.Result, er
 		out.Counters["rejected_"+rj.Reason]++
 	}
 	for _, p := range keep {
-		out.Counters["style_"+bt.styles[p.style].name]++
+		out.Counters["style_"+bt.styles[p.style].name+"_rows"]++
 	}
 	sort.SliceStable(out.Rejects, func(i, j int) bool { return out.Rejects[i].Row < out.Rejects[j].Row })
 	if len(keep) == 0 {

@@ -137,7 +137,7 @@ func TestBackTranslate(t *testing.T) {
 			t.Errorf("detail does not name style and sample: %s", r.Detail)
 		}
 	}
-	if out.Counters["style_word_problem"] != 1 || out.Counters["rejected_missing_given"] != 1 {
+	if out.Counters["style_word_problem_rows"] != 1 || out.Counters["rejected_missing_given"] != 1 {
 		t.Errorf("counters %v", out.Counters)
 	}
 	// every prompt carries its style's instruction and the program
