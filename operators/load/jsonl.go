@@ -290,19 +290,22 @@ func (r *reader) cutJSONL(ctx context.Context, f srcFile, seq *uint64, want func
 
 // jsonlParser turns chunks into records; one per worker.
 type jsonlParser struct {
-	nb     []byte // number text
-	schema *arrow.Schema
-	policy policy
-	extra  int // index of the extra-keys column, or -1
-	ebuf   []byte
-	fixed  []byte
-	index  map[string]int
-	types  []string
-	rb     *array.RecordBuilder
-	p      fastjson.Parser
-	vals   []*fastjson.Value
-	cells  []cell
-	buf    []byte
+	nb       []byte // number text
+	names    []string
+	extraMsg string // row: the extra-key reject (fields, so that row's closure allocates nothing)
+	nExtra   int
+	schema   *arrow.Schema
+	policy   policy
+	extra    int // index of the extra-keys column, or -1
+	ebuf     []byte
+	fixed    []byte
+	index    map[string]int
+	types    []string
+	rb       *array.RecordBuilder
+	p        fastjson.Parser
+	vals     []*fastjson.Value
+	cells    []cell
+	buf      []byte
 	// dataPerRow is, per string or json column, the bytes per row of the
 	// previous batch: the next batch reserves that much up front instead of
 	// growing its data buffer by doubling (each step copies the buffer and
@@ -329,6 +332,7 @@ func newJSONLParser(alloc memory.Allocator, sc *arrow.Schema, pol policy) *jsonl
 			jp.index[f.Name] = i
 		}
 		jp.types = append(jp.types, op.TypeName(f))
+		jp.names = append(jp.names, f.Name)
 	}
 	jp.vals = make([]*fastjson.Value, len(jp.types))
 	jp.cells = make([]cell, len(jp.types))
@@ -429,8 +433,7 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 	for i := range jp.vals {
 		jp.vals[i] = nil
 	}
-	var extraMsg string
-	nExtra := 0
+	jp.extraMsg, jp.nExtra = "", 0
 	if jp.extra >= 0 {
 		jp.ebuf = append(jp.ebuf[:0], '{')
 	}
@@ -441,14 +444,14 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 		}
 		switch jp.policy.extraKeys {
 		case ExtraReject:
-			if extraMsg == "" {
-				extraMsg = fmt.Sprintf("+key %q is not one of the step's columns (%s); set extra_keys: keep to put such keys in a json column %q, extra_keys: ignore to drop them, or declare columns:", key, jp.policy.columnsFrom, ExtraColumn)
+			if jp.extraMsg == "" {
+				jp.extraMsg = fmt.Sprintf("+key %q is not one of the step's columns (%s); set extra_keys: keep to put such keys in a json column %q, extra_keys: ignore to drop them, or declare columns:", key, jp.policy.columnsFrom, ExtraColumn)
 			}
 		case ExtraKeep:
-			if nExtra > 0 {
+			if jp.nExtra > 0 {
 				jp.ebuf = append(jp.ebuf, ',')
 			}
-			nExtra++
+			jp.nExtra++
 			jp.ebuf = op.AppendJSONString(jp.ebuf, string(key))
 			jp.ebuf = append(jp.ebuf, ':')
 			jp.ebuf = v.MarshalTo(jp.ebuf)
@@ -461,20 +464,20 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 			}
 		}
 	})
-	if extraMsg != "" {
-		return extraMsg
+	if jp.extraMsg != "" {
+		return jp.extraMsg
 	}
 	jp.buf = jp.buf[:0]
 	for i, typ := range jp.types {
 		cl := &jp.cells[i]
 		*cl = cell{}
 		if i == jp.extra {
-			if nExtra == 0 {
+			if jp.nExtra == 0 {
 				cl.null = true
 				continue
 			}
 			jp.ebuf = append(jp.ebuf, '}')
-			if msg := checkNumbers(jp.p2(jp.ebuf)); msg != "" {
+			if msg := jp.checkNumbers(jp.p2(jp.ebuf)); msg != "" {
 				return fmt.Sprintf("!column %q: %s", ExtraColumn, msg)
 			}
 			cl.start = len(jp.buf)
@@ -488,7 +491,7 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 			continue
 		}
 		bad := false
-		name := jp.schema.Field(i).Name
+		name := jp.names[i]
 		switch typ {
 		case op.TypeString:
 			if v.Type() != fastjson.TypeString {
@@ -538,7 +541,7 @@ func (jp *jsonlParser) row(line []byte, c *chunk, k int, res *chunkResult) strin
 				bad = true
 			}
 		default: // json
-			if msg := checkNumbers(v); msg != "" {
+			if msg := jp.checkNumbers(v); msg != "" {
 				return fmt.Sprintf("!column %q: %s", name, msg)
 			}
 			cl.start = len(jp.buf)
@@ -666,14 +669,14 @@ func validNumber(b []byte) bool {
 
 // checkNumbers returns a message when a number inside v is not strict JSON
 // or beyond the float64 range.
-func checkNumbers(v *fastjson.Value) string {
+func (jp *jsonlParser) checkNumbers(v *fastjson.Value) string {
 	if v == nil {
 		return "not JSON"
 	}
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		var arr [32]byte
-		text := v.MarshalTo(arr[:0])
+		text := v.MarshalTo(jp.nb[:0])
+		jp.nb = text[:0]
 		if !validNumber(text) {
 			return string(text) + " is not a JSON number"
 		}
@@ -684,7 +687,7 @@ func checkNumbers(v *fastjson.Value) string {
 		}
 	case fastjson.TypeArray:
 		for _, it := range v.GetArray() {
-			if msg := checkNumbers(it); msg != "" {
+			if msg := jp.checkNumbers(it); msg != "" {
 				return msg
 			}
 		}
@@ -692,7 +695,7 @@ func checkNumbers(v *fastjson.Value) string {
 		var msg string
 		v.GetObject().Visit(func(_ []byte, it *fastjson.Value) {
 			if msg == "" {
-				msg = checkNumbers(it)
+				msg = jp.checkNumbers(it)
 			}
 		})
 		return msg
