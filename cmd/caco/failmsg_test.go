@@ -90,3 +90,68 @@ steps:
 		t.Fatalf("caco.log lacks the error:\n%s", logText)
 	}
 }
+
+// The repro and its run-time half: a recipe that filters a file onto
+// itself does not validate; an output outside the run folder is replaced
+// only by the run folder that wrote it, and after --fresh only with
+// overwrite: true.
+func TestRunDoesNotReplaceOthersFiles(t *testing.T) {
+	dir := t.TempDir()
+	data := "{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3}\n"
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	os.WriteFile(filepath.Join(dir, "data", "x.jsonl"), []byte(data), 0o644)
+	recipe := filepath.Join(dir, "r.yaml")
+	text := "caco: 1\nname: own\nsteps:\n  rows:\n    op: load\n    path: data/x.jsonl\n  kept:\n    op: filter\n    input: rows\n    where: id > 1\n  save:\n    op: write\n    input: kept\n    path: %s\n"
+	runCmd := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := runMain(context.Background(), append([]string{recipe, "--quiet"}, args...), &out, &errb)
+		return code, errb.String()
+	}
+	os.WriteFile(recipe, []byte(strings.Replace(text, "%s", "data/x.jsonl", 1)), 0o644)
+	if code, stderr := runCmd("--run-dir", filepath.Join(dir, "a")); code != exitFail || !strings.Contains(stderr, "the run would replace its own input") {
+		t.Fatalf("filtering a file onto itself: exit %d\n%s", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "data", "x.jsonl")); string(b) != data {
+		t.Fatal("the input changed")
+	}
+	out := filepath.Join(dir, "out", "y.jsonl")
+	os.WriteFile(recipe, []byte(strings.Replace(text, "%s", out, 1)), 0o644)
+	steps := []struct {
+		name   string
+		args   []string
+		edit   string
+		refuse bool
+	}{
+		{"first run", []string{"--run-dir", filepath.Join(dir, "a")}, "", false},
+		{"same folder again", []string{"--run-dir", filepath.Join(dir, "a")}, "", false},
+		{"another folder", []string{"--run-dir", filepath.Join(dir, "b")}, "", true},
+		{"after --fresh", []string{"--run-dir", filepath.Join(dir, "a"), "--fresh"}, "", true},
+		{"overwrite", []string{"--run-dir", filepath.Join(dir, "a")}, "    overwrite: true\n", false},
+		{"own again without the flag", []string{"--run-dir", filepath.Join(dir, "a")}, "", false},
+	}
+	for _, s := range steps {
+		os.WriteFile(recipe, []byte(strings.Replace(text, "%s", out, 1)+s.edit), 0o644)
+		before, err := os.ReadFile(out)
+		if err == nil {
+			// rewritten with the same bytes (a new mtime and ctime): the
+			// content hash still says it is the run folder's own
+			os.WriteFile(out, before, 0o644)
+		}
+		code, stderr := runCmd(s.args...)
+		if s.refuse {
+			if code != exitFail || !strings.Contains(stderr, "refusing to replace "+out) {
+				t.Fatalf("%s: exit %d\n%s", s.name, code, stderr)
+			}
+			if after, _ := os.ReadFile(out); string(after) != string(before) {
+				t.Fatalf("%s: the file changed", s.name)
+			}
+			continue
+		}
+		if code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", s.name, code, stderr)
+		}
+		if b, _ := os.ReadFile(out); string(b) != "{\"id\":2}\n{\"id\":3}\n" {
+			t.Fatalf("%s: output %q", s.name, b)
+		}
+	}
+}
