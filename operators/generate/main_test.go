@@ -20,6 +20,7 @@ import (
 	"github.com/caco-dev/caco/engine/recipe"
 	engrun "github.com/caco-dev/caco/engine/run"
 	"github.com/caco-dev/caco/operators/generate/internal/llm"
+	"github.com/caco-dev/caco/operators/exec/sandbox"
 	"github.com/caco-dev/caco/operators/generate/llmtest"
 
 	_ "github.com/caco-dev/caco/operators/load"
@@ -31,6 +32,7 @@ const helperEnv = "CACO_GENERATE_TEST_HELPER"
 // model server for `serve:` (helperEnv=llm) or a caco run that a test
 // kills (helperEnv=run).
 func TestMain(m *testing.M) {
+	sandbox.MaybeInit() // the exec sandbox re-executes this binary (quickstart test)
 	switch os.Getenv(helperEnv) {
 	case "llm":
 		os.Exit(llmHelper(os.Args[1:]))
