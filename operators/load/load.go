@@ -80,8 +80,12 @@ Infinity and numbers beyond the float64 range are rejected. CSV values with lead
 columns follow extra_keys. Invalid UTF-8 follows invalid_utf8.
 
 Bad rows are rejects, not errors: a malformed JSON line or a line that is not an object
-(bad_json), a value of the wrong type for its column (bad_type), an unreadable CSV record
-(bad_row). Their Detail is FILE:LINE: message and their data the raw line (JSONL) or the
+(bad_json), a value of the wrong type for its column or one it cannot hold exactly (bad_type),
+invalid UTF-8 (bad_utf8), a key that is not a column (extra_key), a Parquet/Arrow value
+caco cannot hold (bad_value: NaN, ±Inf), an unreadable CSV record (bad_row). A CSV record
+with an unclosed quote, or a quoted field spanning lines into a record with the wrong
+number of fields, rejects its first line (the detail gives the start and end line, the data
+the raw text) and reading resumes at the next line; TSV is read one record per line. Their Detail is FILE:LINE: message and their data the raw line (JSONL) or the
 record as a JSON object (CSV). A missing file, an empty glob or an unreadable Parquet file
 is an error naming the file.
 
