@@ -19,8 +19,8 @@ import (
 	"github.com/caco-dev/caco/engine/plan"
 	"github.com/caco-dev/caco/engine/recipe"
 	engrun "github.com/caco-dev/caco/engine/run"
-	"github.com/caco-dev/caco/operators/generate/internal/llm"
 	"github.com/caco-dev/caco/operators/exec/sandbox"
+	"github.com/caco-dev/caco/operators/generate/internal/llm"
 	"github.com/caco-dev/caco/operators/generate/llmtest"
 
 	_ "github.com/caco-dev/caco/operators/load"
