@@ -409,10 +409,19 @@ func (bt *BackTranslate) Plan(p op.PlanContext, in *arrow.Schema) *arrow.Schema 
 			r := strings.NewReplacer(`"CODE"`, strconv.Quote(bt.Code), `"GIVEN"`, strconv.Quote(bt.Given), `"ANSWER"`, strconv.Quote(bt.Answer))
 			prompt = r.Replace(DefaultPrompt)
 		}
-		g := &generate.Generate{
-			Model: bt.Model, N: sr.count, Temperature: bt.Temperature, TopP: bt.TopP, MaxTokens: bt.MaxTokens,
-			Seed: bt.Seed, Extra: bt.Extra, Output: bt.Output, Cache: bt.Cache,
+		// generate's own defaults first (its spec's New), then this step's settings
+		gs, found := op.Lookup("generate")
+		if !found {
+			p.Errorf("", "back_translate needs the generate operator, which is not registered")
+			return nil
 		}
+		g, isGen := gs.New().(*generate.Generate)
+		if !isGen {
+			p.Errorf("", "back_translate: the generate operator has an unexpected config type")
+			return nil
+		}
+		g.Model, g.N, g.Temperature, g.TopP, g.MaxTokens = bt.Model, sr.count, bt.Temperature, bt.TopP, bt.MaxTokens
+		g.Seed, g.Extra, g.Output, g.Cache = bt.Seed, bt.Extra, bt.Output, bt.Cache
 		if system != "" {
 			g.Messages = append(g.Messages, generate.MessageTemplate{Role: "system", Content: system})
 		}
